@@ -1,0 +1,15 @@
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+def _create_roles(sender, **kwargs):
+    from dashboard.roles import ensure_roles
+
+    ensure_roles()
+
+
+class DashboardConfig(AppConfig):
+    name = "dashboard"
+
+    def ready(self):
+        post_migrate.connect(_create_roles, dispatch_uid="dashboard-roles")

@@ -1,0 +1,57 @@
+"""Cross-cutting request handling: login everywhere, and upstream errors as pages."""
+
+import logging
+
+from django.contrib.auth.middleware import LoginRequiredMiddleware as BaseLoginRequiredMiddleware
+from django.contrib.auth.views import redirect_to_login
+from django.shortcuts import render
+from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
+
+from dashboard.vast import VastError
+
+logger = logging.getLogger(__name__)
+
+
+class LoginRequiredMiddleware(BaseLoginRequiredMiddleware):
+    """Django's login-everywhere middleware, with a client-side redirect for htmx.
+
+    A poll or partial request whose session has expired must not swap the login
+    form into a table cell: htmx gets `HX-Redirect` to the login page instead.
+    """
+
+    def handle_no_permission(self, request, view_func):
+        if getattr(request, "htmx", False) or request.headers.get("HX-Request") == "true":
+            path = request.headers.get("HX-Current-URL") or request.get_full_path()
+            return HttpResponseClientRedirect(redirect_to_login(path, self.get_login_url(view_func)).url)
+        return super().handle_no_permission(request, view_func)
+
+
+def vast_error_response(request, error, status=None):
+    """Render a VastError as a page (or, for htmx, a fragment in the alert region)."""
+    status = status or error.http_status
+    context = {"error": error}
+    if request.htmx and not request.htmx.boosted:
+        response = render(request, "_vast_error.html", context, status=status)
+        response = retarget(response, "#alerts")
+        response = reswap(response, "innerHTML")
+    else:
+        response = render(request, "vast_error.html", context, status=status)
+    if getattr(error, "retry_after", None):
+        response["Retry-After"] = str(int(error.retry_after + 0.999))
+    return response
+
+
+class VastErrorMiddleware:
+    """Turn any uncaught upstream failure into a clear message and an honest status."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if not isinstance(exception, VastError):
+            return None
+        logger.warning("upstream failure on %s %s: %s", request.method, request.path, exception.log_message())
+        return vast_error_response(request, exception)

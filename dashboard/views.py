@@ -1,0 +1,35 @@
+"""Project-level views: the front door, the health check and login."""
+
+import logging
+
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_not_required
+from django.db import connection
+from django.http import HttpResponse
+from django.shortcuts import redirect
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+logger = logging.getLogger(__name__)
+
+
+@require_GET
+def home(request):
+    return redirect("offers:search")
+
+
+@login_not_required
+@never_cache
+@require_GET
+def healthz(request):
+    """200 "ok" when the database answers; 503 otherwise (for load balancers)."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except Exception:
+        logger.exception("health check failed: database")
+        return HttpResponse("database unavailable", status=503, content_type="text/plain")
+    return HttpResponse("ok", content_type="text/plain")
+
+
+login = login_not_required(auth_views.LoginView.as_view(redirect_authenticated_user=True))

@@ -1,0 +1,11 @@
+"""Instance pages."""
+
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from dashboard import vast
+
+
+@require_GET
+def index(request):
+    return render(request, "instances/index.html", {"instances": vast.list_instances()})

@@ -1,0 +1,8 @@
+from django.urls import path
+
+from offers import views
+
+app_name = "offers"
+urlpatterns = [
+    path("", views.search, name="search"),
+]

@@ -1,0 +1,1 @@
+// Behaviour that htmx attributes cannot express lives here (no inline scripts: CSP).
