@@ -231,6 +231,9 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.request": {"level": "ERROR"},
+        # httpx logs full URLs at INFO; the service module logs each call itself, without queries.
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
         "django.server": {"level": "WARNING" if os.environ.get("QUIET_RUNSERVER") else "INFO"},
     },
 }

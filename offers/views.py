@@ -1,21 +1,166 @@
-"""The offer search page."""
+"""The offer search page: filters in the URL, results refreshed in place by htmx."""
 
+import logging
+
+from django.core.cache import cache
+from django.http import QueryDict
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from dashboard import vast
+from offers.chart import price_chart
+from offers.forms import SORT_CHOICES, OfferSearchForm
 
-DEFAULT_QUERY = {
-    "verified": {"eq": True},
-    "external": {"eq": False},
-    "rentable": {"eq": True},
-    "order": [["dph_total", "asc"]],
-    "type": "on-demand",
-    "limit": 64,
+logger = logging.getLogger(__name__)
+
+GPU_NAMES_CACHE_KEY = "vast:gpu-names"
+# Used when Vast cannot list its models; the filter still works for these.
+FALLBACK_GPU_NAMES = (
+    "A100 PCIE", "A100 SXM4", "A40", "H100 PCIE", "H100 SXM", "H200", "L40S", "RTX 3090", "RTX 4090",
+    "RTX 5090", "RTX 6000Ada", "RTX A6000", "Tesla V100",
+)  # fmt: skip
+# Columns whose first click sorts descending (bigger is better).
+DESCENDING_FIRST = {
+    "dlperf", "dlperf_per_dphtotal", "flops_per_dphtotal", "total_flops", "reliability", "cuda_max_good",
+    "cpu_cores_effective", "cpu_ram", "disk_space", "disk_bw", "inet_up", "inet_down", "duration", "score",
+    "gpu_ram", "num_gpus",
+}  # fmt: skip
+COLUMNS = [
+    ("id", "ID", False),
+    ("gpu_name", "GPU", False),
+    ("gpu_ram", "VRAM/GPU", True),
+    ("dph_total", "$/hr", True),
+    ("price_per_gpu", "$/GPU·hr", True),
+    ("dlperf", "DLPerf", True),
+    ("dlperf_per_dphtotal", "DLPerf/$", True),
+    ("flops_per_dphtotal", "TFLOPS/$", True),
+    ("reliability", "Reliability", True),
+    ("cuda_max_good", "CUDA", True),
+    ("cpu_cores_effective", "CPU / RAM", True),
+    ("disk_space", "Disk / bw", True),
+    ("inet_down", "Up / down Mbps", True),
+    ("geolocation", "Location", False),
+    ("duration", "Max days", True),
+]
+LOOSEN_LABELS = {
+    "gpu": "GPU model",
+    "num_gpus": "min GPUs",
+    "min_gpu_ram": "min VRAM",
+    "max_dph": "max $/hr",
+    "min_reliability": "min reliability",
+    "min_cuda": "min CUDA",
+    "disk": "disk size",
+    "min_inet_down": "min download speed",
+    "geolocation": "country",
+    "verified": "verified hosts only",
+    "datacenter": "datacenter only",
+    "type": "rental type",
 }
+
+
+def _gpu_names():
+    """The API's GPU model names for the filter, cached for an hour; a fixed list if Vast cannot say."""
+    names = cache.get(GPU_NAMES_CACHE_KEY)
+    if names is None:
+        try:
+            names = sorted(vast.gpu_names())
+        except vast.VastError as exc:
+            logger.warning("GPU names unavailable, using the built-in list: %s", exc.log_message())
+            return FALLBACK_GPU_NAMES
+        cache.set(GPU_NAMES_CACHE_KEY, names, 3600)
+    return names
+
+
+def _url_with(params, **changes):
+    """`?query` for `params` with some keys replaced (a value of None removes the key)."""
+    query = params.copy() if isinstance(params, QueryDict) else QueryDict(mutable=True)
+    query._mutable = True
+    for key, value in changes.items():
+        query.pop(key, None)
+        if value is not None:
+            query[key] = value
+    encoded = query.urlencode()
+    return f"?{encoded}" if encoded else "?"
+
+
+def _columns(params, current):
+    """The results table's headers: each column's sort URL (toggling asc/desc) and its arrow."""
+    columns = []
+    for field, label, numeric in COLUMNS:
+        if current == field:
+            target, arrow, aria = f"-{field}", "▲", "ascending"
+        elif current == f"-{field}":
+            target, arrow, aria = field, "▼", "descending"
+        else:
+            target, arrow, aria = (f"-{field}" if field in DESCENDING_FIRST else field), "", ""
+        columns.append(
+            {"label": label, "num": numeric, "url": _url_with(params, order=target), "arrow": arrow, "aria_sort": aria}
+        )
+    return columns
+
+
+def _order_choices(order):
+    """The sort menu, including the current order when it came from a column header."""
+    choices = list(SORT_CHOICES)
+    if order not in dict(choices):
+        column = next((label for field, label, _ in COLUMNS if field == order.lstrip("-")), order)
+        choices.append((order, f"{column} ({'descending' if order.startswith('-') else 'ascending'})"))
+    return choices
+
+
+def _loosen_suggestions(params):
+    """For an empty result: each active filter with a link that drops it."""
+    suggestions = []
+    for key, label in LOOSEN_LABELS.items():
+        values = params.getlist(key)
+        if not any(values) or (key == "verified" and values == ["any"]) or (key == "type" and values == ["on-demand"]):
+            continue
+        if key == "verified":
+            url = _url_with(params, verified="any")
+        else:
+            url = _url_with(params, **{key: None})
+        suggestions.append({"label": label, "value": ", ".join(values), "url": url})
+    return suggestions
+
+
+def _summary(offers):
+    """Count and cheapest prices of the results."""
+    if not offers:
+        return None
+    return {
+        "count": len(offers),
+        "cheapest_dph": min(offer.dph_total for offer in offers),
+        "cheapest_per_gpu": min(offer.price_per_gpu for offer in offers),
+    }
 
 
 @require_GET
 def search(request):
-    offers = vast.search_offers(DEFAULT_QUERY)
-    return render(request, "offers/search.html", {"offers": offers})
+    form = OfferSearchForm(request.GET, gpu_names=_gpu_names())
+    offers, error, status, search = [], None, 200, None
+    if form.is_valid():
+        search = form.search()
+        try:
+            offers = vast.search_offers_cached(search)
+        except vast.VastError as exc:
+            logger.warning("offer search failed: %s", exc.log_message())
+            error, status = exc, exc.http_status
+    order = form.cleaned_data.get("order", "dph_total") if form.is_bound and not form.errors.get("order") else "dph_total"
+    context = {
+        "form": form,
+        "offers": offers,
+        "search": search,
+        "error": error,
+        "summary": _summary(offers),
+        "chart": price_chart(offers),
+        "columns": _columns(request.GET, order),
+        "order": order,
+        "sort_choices": _order_choices(order),
+        "loosen": _loosen_suggestions(request.GET) if search and not offers and not error else [],
+        "is_partial": False,
+    }
+    template = "offers/search.html"
+    if request.htmx and not request.htmx.boosted and not request.htmx.history_restore_request:
+        template += "#offer-results"
+        context["is_partial"] = True
+    return render(request, template, context, status=status)

@@ -1,1 +1,26 @@
-// Behaviour that htmx attributes cannot express lives here (no inline scripts: CSP).
+// Behaviour that htmx attributes cannot express. No inline scripts anywhere: the CSP is 'self' only.
+(function () {
+  "use strict";
+
+  // Offer rows: "Details" shows every field of the offer in the row below.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-toggle-details]");
+    if (!button) return;
+    var details = document.getElementById(button.getAttribute("aria-controls"));
+    if (!details) return;
+    var open = details.hasAttribute("hidden");
+    details.toggleAttribute("hidden", !open);
+    button.setAttribute("aria-expanded", open ? "true" : "false");
+  });
+
+  // Copy buttons: data-copy holds the text (e.g. an SSH command).
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-copy]");
+    if (!button || !navigator.clipboard) return;
+    navigator.clipboard.writeText(button.getAttribute("data-copy")).then(function () {
+      var label = button.textContent;
+      button.textContent = "Copied";
+      setTimeout(function () { button.textContent = label; }, 1500);
+    });
+  });
+})();

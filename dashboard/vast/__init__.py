@@ -1,0 +1,195 @@
+"""The one door to Vast.ai: URLs, auth, JSON shapes, retries and timeouts live here.
+
+Views call the module-level functions (`vast.search_offers(query)`, `vast.list_instances()`),
+which share one pooled `VastClient` (`client`) per process, built from settings on first use.
+With no `VAST_API_KEY` that client talks to the in-process simulator. Every answer comes back
+as a frozen dataclass (`values`, built only by `parsing`); every failure is a `VastError`
+(`errors`) whose `message` is safe to show on a page; `search` turns the offer page's filters
+into Vast's query grammar. Request shapes follow /work/shared/vast-api.md, whose strongest
+source is the official vastai 1.9.1 client.
+"""
+
+import hashlib
+import json
+import threading
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import httpx
+from django.conf import settings
+from django.core.cache import cache
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+from dashboard.vast.client import USER_AGENT, VastClient
+from dashboard.vast.errors import (
+    VastAuthError,
+    VastBadResponse,
+    VastError,
+    VastNotFound,
+    VastOfferUnavailable,
+    VastRateLimited,
+    VastRejected,
+    VastTimeout,
+    VastUnavailable,
+)
+from dashboard.vast.search import LOCAL_SORTS, SORTABLE_FIELDS, OfferSearch
+from dashboard.vast.values import (
+    RUNTYPES,
+    Account,
+    ApiKey,
+    Instance,
+    LaunchRequest,
+    LaunchResult,
+    Offer,
+    StateChange,
+)
+
+__all__ = [
+    "LOCAL_SORTS",
+    "RUNTYPES",
+    "SORTABLE_FIELDS",
+    "USER_AGENT",
+    "Account",
+    "ApiKey",
+    "Instance",
+    "LaunchRequest",
+    "LaunchResult",
+    "Offer",
+    "OfferSearch",
+    "StateChange",
+    "VastAuthError",
+    "VastBadResponse",
+    "VastClient",
+    "VastError",
+    "VastNotFound",
+    "VastOfferUnavailable",
+    "VastRateLimited",
+    "VastRejected",
+    "VastTimeout",
+    "VastUnavailable",
+    "create_instance",
+    "current_user",
+    "destroy",
+    "get_client",
+    "get_instance",
+    "gpu_names",
+    "list_api_keys",
+    "list_instances",
+    "relabel",
+    "reset_client",
+    "search_offers",
+    "search_offers_cached",
+    "set_state",
+]
+
+_client: VastClient | None = None
+_client_lock = threading.Lock()
+
+
+def _default_client() -> VastClient:
+    """A client from settings; with no VAST_API_KEY, on the in-process simulator."""
+    api_key, transport = settings.VAST_API_KEY, None
+    if not api_key:
+        # Imported here so that the service module never imports the simulator at import time.
+        from vastsim.transport import SimulatorTransport
+
+        api_key, transport = settings.VASTSIM_API_KEY, SimulatorTransport()
+    return VastClient(
+        api_key=api_key,
+        base_url=settings.VAST_URL,
+        transport=transport,
+        timeout=httpx.Timeout(settings.VAST_READ_TIMEOUT, connect=settings.VAST_CONNECT_TIMEOUT),
+        max_retries=settings.VAST_MAX_RETRIES,
+        retry_after_cap=settings.VAST_RETRY_AFTER_CAP,
+    )
+
+
+def get_client() -> VastClient:
+    """The process's one VastClient, built from settings on first use."""
+    global _client
+    if _client is None:
+        with _client_lock:
+            if _client is None:
+                _client = _default_client()
+    return _client
+
+
+def reset_client() -> None:
+    """Close and forget the process's client, so that the next call rebuilds it from settings."""
+    global _client
+    with _client_lock:
+        client, _client = _client, None
+    if client is not None:
+        client.close()
+
+
+@receiver(setting_changed)
+def _reset_on_vast_setting(*, setting: str, **kwargs: Any) -> None:
+    """Tests that override a VAST_* or VASTSIM_* setting get a client built from the new value."""
+    if setting.startswith("VAST"):
+        reset_client()
+
+
+def search_offers(query: Mapping[str, Any] | OfferSearch) -> list[Offer]:
+    """Offers matching `query`: an OfferSearch, or a raw §2.2 query sent as is. See VastClient.search_offers."""
+    return get_client().search_offers(query)
+
+
+def search_offers_cached(search: OfferSearch) -> list[Offer]:
+    """search_offers(search), with Vast's answer shared through Django's cache for
+    OFFER_CACHE_SECONDS: offers are public and change slowly, and Vast allows one search
+    every 2 s plus a daily quota. Errors are not cached."""
+    query = search.to_query()
+    upstream = [settings.VAST_URL, bool(settings.VAST_API_KEY)]  # the simulator's offers are not Vast's
+    key = "vast:offers:" + hashlib.sha256(json.dumps([upstream, query], sort_keys=True).encode()).hexdigest()
+    offers = cache.get(key)
+    if offers is None:
+        offers = get_client().search_offers(query)
+        cache.set(key, offers, getattr(settings, "OFFER_CACHE_SECONDS", 20))
+    return search.arrange(offers)
+
+
+def create_instance(offer_id: int, request: LaunchRequest) -> LaunchResult:
+    """Rent an offer, at most once. See VastClient.create_instance."""
+    return get_client().create_instance(offer_id, request)
+
+
+def list_instances() -> list[Instance]:
+    """Every instance of the account, across all pages. See VastClient.list_instances."""
+    return get_client().list_instances()
+
+
+def get_instance(instance_id: int) -> Instance:
+    """One instance, or VastNotFound. See VastClient.get_instance."""
+    return get_client().get_instance(instance_id)
+
+
+def set_state(instance_id: int, state: Literal["running", "stopped"]) -> StateChange:
+    """Start or stop an instance. See VastClient.set_state."""
+    return get_client().set_state(instance_id, state)
+
+
+def relabel(instance_id: int, label: str) -> None:
+    """Set an instance's label. See VastClient.relabel."""
+    get_client().relabel(instance_id, label)
+
+
+def destroy(instance_id: int) -> None:
+    """Destroy an instance. See VastClient.destroy."""
+    get_client().destroy(instance_id)
+
+
+def list_api_keys() -> list[ApiKey]:
+    """The account's API keys, without their values. See VastClient.list_api_keys."""
+    return get_client().list_api_keys()
+
+
+def current_user() -> Account:
+    """The account behind the dashboard's key, without secrets. See VastClient.current_user."""
+    return get_client().current_user()
+
+
+def gpu_names() -> list[str]:
+    """GPU model names as the API spells them. See VastClient.gpu_names."""
+    return get_client().gpu_names()

@@ -1,0 +1,102 @@
+"""A small server-rendered strip chart: $/GPU·hr of the current offers, one row per GPU model."""
+
+import math
+import statistics
+from dataclasses import dataclass
+
+WIDTH, ROW_HEIGHT, LABEL_WIDTH, PAD = 720, 26, 130, 14
+
+
+@dataclass(frozen=True)
+class Dot:
+    x: float
+    y: float
+    price: float
+    offer_id: int
+
+
+@dataclass(frozen=True)
+class Row:
+    gpu_name: str
+    y: float
+    dots: tuple
+    count: int
+    cheapest: float
+    median: float
+    median_x: float
+
+    @property
+    def top(self):
+        return self.y - 9
+
+    @property
+    def bottom(self):
+        return self.y + 9
+
+
+@dataclass(frozen=True)
+class Tick:
+    x: float
+    label: str
+
+
+@dataclass(frozen=True)
+class Chart:
+    width: int
+    height: int
+    rows: tuple
+    ticks: tuple
+    plot_left: int
+    plot_right: int
+    axis_y: float
+
+    @property
+    def label_x(self):
+        return self.plot_left - 8
+
+    @property
+    def tick_y(self):
+        return self.axis_y + 16
+
+
+def _nice_ticks(low, high, count=5):
+    """Round tick values spanning [low, high]."""
+    span = high - low or 1.0
+    raw = span / count
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+    first = math.floor(low / step) * step
+    ticks = []
+    value = first
+    while value <= high + step * 0.001:
+        if value >= low - step * 0.001:
+            ticks.append(round(value, 6))
+        value += step
+    return ticks
+
+
+def price_chart(offers):
+    """Geometry of the $/GPU·hr chart for `offers`, or None when there is nothing to draw."""
+    by_model = {}
+    for offer in offers:
+        by_model.setdefault(offer.gpu_name, []).append(offer)
+    if not by_model:
+        return None
+    prices = [offer.price_per_gpu for offer in offers]
+    low, high = 0.0, max(prices) * 1.05 or 1.0
+    plot_left, plot_right = LABEL_WIDTH, WIDTH - PAD
+
+    def x_of(price):
+        return round(plot_left + (price - low) / (high - low) * (plot_right - plot_left), 1)
+
+    ordered = sorted(by_model.items(), key=lambda item: statistics.median(o.price_per_gpu for o in item[1]))
+    rows = []
+    for index, (name, group) in enumerate(ordered):
+        y = PAD + index * ROW_HEIGHT + ROW_HEIGHT / 2
+        group_prices = [o.price_per_gpu for o in group]
+        median = statistics.median(group_prices)
+        dots = tuple(Dot(x_of(o.price_per_gpu), y, o.price_per_gpu, o.id) for o in group)
+        rows.append(Row(name, y, dots, len(group), min(group_prices), median, x_of(median)))
+    axis_y = PAD + len(rows) * ROW_HEIGHT + 4
+    ticks = tuple(Tick(x_of(value), f"${value:g}") for value in _nice_ticks(low, high))
+    return Chart(WIDTH, int(axis_y + 26), tuple(rows), ticks, plot_left, plot_right, axis_y)

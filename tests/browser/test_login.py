@@ -1,0 +1,20 @@
+"""A person logs in and sees offers from the simulator."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_person_logs_in_and_sees_offers_from_the_simulator(page, login, viewer):
+    page.goto("/instances/")
+    expect(page).to_have_url(re.compile(r"/accounts/login/\?next=/instances/"))
+    login(viewer)
+    expect(page.get_by_test_id("current-user")).to_have_text("vera")
+    expect(page.get_by_text("Simulated Vast.ai")).to_be_visible()
+    rows = page.locator("#offer-results tbody tr")
+    expect(rows.first).to_be_visible()
+    assert rows.count() > 10
+    expect(rows.first).to_contain_text("$")

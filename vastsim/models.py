@@ -1,0 +1,108 @@
+"""What changes in the simulated world: rentals, API keys, faults, switches.
+
+The offer catalog is generated (see catalog.py); everything here lives in the
+database so all gunicorn workers and restarts see the same state. Times are
+floats from `vastsim.clock.now()` so tests can move the clock.
+"""
+
+from django.db import models
+
+# Instance ids look like real contract ids; the row's primary key stays small.
+CONTRACT_ID_OFFSET = 27_000_000
+
+
+class Instance(models.Model):
+    """A rented instance (contract) created on a catalog offer."""
+
+    offer = models.JSONField(help_text="Snapshot of the offer's static fields at rental time.")
+    offer_id = models.BigIntegerField(db_index=True)
+    machine_id = models.BigIntegerField()
+    num_gpus = models.PositiveSmallIntegerField()
+    created_at = models.FloatField()
+    started_at = models.FloatField(help_text="When the instance was last asked to run.")
+    ready_at = models.FloatField(help_text="When the container is up (actual_status running).")
+    intended_status = models.CharField(max_length=16, default="running")
+    cur_state = models.CharField(max_length=16, default="running")
+    status_msg = models.TextField(blank=True)
+    # The API tells a null label or onstart from an empty one, so these keep NULL.
+    label = models.TextField(null=True, blank=True)  # noqa: DJ001
+    image = models.CharField(max_length=512)
+    env = models.JSONField(default=list, help_text="List of [key, value] pairs.")
+    onstart = models.TextField(null=True, blank=True)  # noqa: DJ001
+    runtype = models.CharField(max_length=64, default="ssh")
+    args = models.JSONField(null=True, blank=True)
+    disk = models.FloatField()
+    bid_price = models.FloatField(null=True, blank=True)
+    template_hash_id = models.CharField(max_length=64, blank=True)
+    jupyter_dir = models.CharField(max_length=512, blank=True)
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self):
+        return f"instance {self.contract_id} on offer {self.offer_id}"
+
+    @property
+    def contract_id(self):
+        return CONTRACT_ID_OFFSET + self.pk
+
+    @staticmethod
+    def pk_for(contract_id):
+        """The primary key behind a contract id (may not exist)."""
+        return contract_id - CONTRACT_ID_OFFSET
+
+
+class ApiKey(models.Model):
+    """An entry of the account's API-key listing (values are never stored)."""
+
+    name = models.CharField(max_length=100)
+    key_type = models.CharField(max_length=16, default="api")
+    created_at = models.FloatField()
+
+    def __str__(self):
+        return self.name
+
+
+class Fault(models.Model):
+    """An injected failure for requests matching an endpoint and method."""
+
+    endpoint = models.CharField(max_length=200, help_text='Route name, "*", or a path regex starting with "/".')
+    method = models.CharField(max_length=8, blank=True, help_text="Blank matches every method.")
+    kind = models.CharField(max_length=16)
+    status = models.PositiveSmallIntegerField(null=True, blank=True)
+    latency = models.FloatField(default=0.0, help_text="Seconds added before answering.")
+    retry_after = models.CharField(max_length=32, blank=True, help_text="Retry-After header value; blank = none.")
+    body = models.JSONField(null=True, blank=True, help_text="Overrides the generated body.")
+    remaining = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Fires this many more times; null = forever."
+    )
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self):
+        return f"{self.kind} on {self.method or '*'} {self.endpoint}"
+
+
+class Switch(models.Model):
+    """A named scenario flag, e.g. rate_limits or legacy_instances."""
+
+    name = models.CharField(max_length=64, primary_key=True)
+    value = models.JSONField()
+
+    def __str__(self):
+        return f"{self.name}={self.value!r}"
+
+
+class RateLimitHit(models.Model):
+    """The last accepted call per caller identity and endpoint."""
+
+    identity = models.CharField(max_length=64)
+    endpoint = models.CharField(max_length=64)
+    last_at = models.FloatField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["identity", "endpoint"], name="vastsim_ratelimit_unique")]
+
+    def __str__(self):
+        return f"{self.endpoint} by {self.identity[:8]}"

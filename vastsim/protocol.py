@@ -1,0 +1,62 @@
+"""The simulator's own request and response values, independent of any server.
+
+The transport and the WSGI app both translate to and from these, so the
+handlers never see httpx or WSGI.
+"""
+
+import json
+from dataclasses import dataclass, field
+
+JSON_HEADERS = (("Content-Type", "application/json"),)
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict  # parameter name -> last value, decoded
+    headers: dict  # lower-case header name -> value
+    body: bytes = b""
+    params: dict = field(default_factory=dict)  # named groups of the route pattern
+    api_key: str | None = None  # set once the caller's key is accepted
+
+    def json(self, error_body=None):
+        """The body parsed as JSON; an empty body reads as `{}`. Bad JSON
+        raises ApiError 400 with `error_body` (or a generic invalid_args body)."""
+        if not self.body.strip():
+            return {}
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            raise ApiError(
+                400, error_body or {"success": False, "error": "invalid_args", "msg": "Invalid json body"}
+            ) from None
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes
+    headers: list  # of (name, value)
+
+    def header(self, name):
+        """The value of header `name` (any case), or None."""
+        return next((v for k, v in self.headers if k.lower() == name.lower()), None)
+
+
+def json_response(data, status=200, headers=()):
+    """A response with `data` as its JSON body and exactly `application/json`."""
+    return Response(status, json.dumps(data).encode(), [*JSON_HEADERS, *headers])
+
+
+class ApiError(Exception):
+    """Raised by a handler to answer with an error status and JSON body."""
+
+    def __init__(self, status, body, headers=()):
+        super().__init__(body.get("msg") if isinstance(body, dict) else body)
+        self.status = status
+        self.body = body
+        self.headers = headers
+
+    def response(self):
+        return json_response(self.body, self.status, self.headers)
