@@ -220,6 +220,7 @@ OFFER_CACHE_SECONDS = env_number("OFFER_CACHE_SECONDS", 20)
 VASTSIM_API_KEY = os.environ.get("VASTSIM_API_KEY", "simulated-vast-key")
 VASTSIM_SEED = env_number("VASTSIM_SEED", 2026)
 VASTSIM_BOOT_SECONDS = env_number("VASTSIM_BOOT_SECONDS", 8.0, float)
+VASTSIM_RATE_LIMITS = env_bool("VASTSIM_RATE_LIMITS", default=False)
 
 LOGGING = {
     "version": 1,
@@ -234,6 +235,7 @@ LOGGING = {
         # httpx logs full URLs at INFO; the service module logs each call itself, without queries.
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},
         "django.server": {"level": "WARNING" if os.environ.get("QUIET_RUNSERVER") else "INFO"},
     },
 }

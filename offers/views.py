@@ -3,7 +3,7 @@
 import logging
 
 from django.core.cache import cache
-from django.http import QueryDict
+from django.http import Http404, QueryDict
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
@@ -42,6 +42,7 @@ COLUMNS = [
     ("geolocation", "Location", False),
     ("duration", "Max days", True),
 ]
+DEFAULTS = {"verified": "true", "type": "on-demand", "order": "dph_total", "disk": "10"}
 LOOSEN_LABELS = {
     "gpu": "GPU model",
     "num_gpus": "min GPUs",
@@ -115,12 +116,20 @@ def _loosen_suggestions(params):
         values = params.getlist(key)
         if not any(values) or (key == "verified" and values == ["any"]) or (key == "type" and values == ["on-demand"]):
             continue
-        if key == "verified":
-            url = _url_with(params, verified="any")
-        else:
-            url = _url_with(params, **{key: None})
+        url = _url_with(params, verified="any") if key == "verified" else _url_with(params, **{key: None})
         suggestions.append({"label": label, "value": ", ".join(values), "url": url})
     return suggestions
+
+
+def _canonical_url(request):
+    """This page's URL without empty or default filters: what the address bar shows."""
+    query = QueryDict(mutable=True)
+    for key in request.GET:
+        values = [v for v in request.GET.getlist(key) if v and DEFAULTS.get(key) != v]
+        if values:
+            query.setlist(key, values)
+    encoded = query.urlencode()
+    return request.path + (f"?{encoded}" if encoded else "")
 
 
 def _summary(offers):
@@ -145,7 +154,9 @@ def search(request):
         except vast.VastError as exc:
             logger.warning("offer search failed: %s", exc.log_message())
             error, status = exc, exc.http_status
-    order = form.cleaned_data.get("order", "dph_total") if form.is_bound and not form.errors.get("order") else "dph_total"
+    order = (
+        form.cleaned_data.get("order", "dph_total") if form.is_bound and not form.errors.get("order") else "dph_total"
+    )
     context = {
         "form": form,
         "offers": offers,
@@ -163,4 +174,22 @@ def search(request):
     if request.htmx and not request.htmx.boosted and not request.htmx.history_restore_request:
         template += "#offer-results"
         context["is_partial"] = True
+        response = render(request, template, context, status=status)
+        response["HX-Push-Url"] = _canonical_url(request)
+        return response
     return render(request, template, context, status=status)
+
+
+@require_GET
+def detail(request, offer_id):
+    """Every field of one offer, priced for the page's disk size and rental type."""
+    form = OfferSearchForm(request.GET, gpu_names=_gpu_names())
+    search = form.search() if form.is_valid() else vast.OfferSearch()
+    try:
+        offer = vast.get_offer(offer_id, disk_gb=search.disk_gb, rental_type=search.rental_type)
+    except vast.VastNotFound:
+        raise Http404(f"Offer {offer_id} is no longer available.") from None
+    template = "offers/detail.html"
+    if request.htmx and not request.htmx.boosted and not request.htmx.history_restore_request:
+        template += "#offer-fields"
+    return render(request, template, {"offer": offer, "search": search})

@@ -1,12 +1,25 @@
 """Shared fixtures: personas with logged-in clients, and a clean Vast seam per test."""
 
+import json
+from types import SimpleNamespace
+
+import httpx
 import pytest
 from django.core.cache import cache
+from django.test import override_settings
 
 from dashboard import vast
 from dashboard.roles import ADMIN, OPERATOR, VIEWER, set_role
+from vastsim import clock
 
 PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _fast_password_hashing():
+    """Tests create many users; the production hasher's cost buys nothing here."""
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
 
 
 @pytest.fixture(autouse=True)
@@ -15,9 +28,11 @@ def _fresh_vast(settings):
     settings.VAST_API_KEY = None
     vast.reset_client()
     cache.clear()
+    clock.reset()
     yield
     vast.reset_client()
     cache.clear()
+    clock.reset()
 
 
 def _make_user(django_user_model, username, role):
@@ -77,3 +92,34 @@ def client_class():
     from django.test import Client
 
     return Client
+
+
+class RecordingTransport(httpx.BaseTransport):
+    """Wraps a transport and keeps every request it was handed (method, path, JSON body)."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.requests = []
+
+    def handle_request(self, request):
+        body = json.loads(request.content) if request.content else None
+        self.requests.append(SimpleNamespace(method=request.method, path=request.url.path, body=body, request=request))
+        return self.inner.handle_request(request)
+
+    def calls(self, method=None, path_contains=""):
+        """The recorded requests, filtered by method and a path fragment."""
+        return [r for r in self.requests if (method is None or r.method == method) and path_contains in r.path]
+
+
+@pytest.fixture
+def upstream(settings):
+    """The simulator behind a recording transport, installed as the process's Vast client."""
+    from vastsim.transport import SimulatorTransport
+
+    recorder = RecordingTransport(SimulatorTransport())
+    client = vast.VastClient(
+        api_key=settings.VASTSIM_API_KEY, base_url=settings.VAST_URL, transport=recorder, sleep=lambda s: None
+    )
+    vast._client = client
+    yield recorder
+    vast.reset_client()

@@ -261,6 +261,7 @@ def test_destroy_removes_the_instance(api):
 
 def test_show_unknown_instance_is_null_and_a_bad_id_is_400(api):
     assert api.get("/api/v0/instances/123/").json() == {"instances": None}
+    assert api.get(f"/api/v0/instances/{10**30}/").json() == {"instances": None}
     bad = api.get("/api/v0/instances/abc/")
     assert bad.status_code == 400
     assert bad.json() == {"success": False, "error": "invalid_args"}

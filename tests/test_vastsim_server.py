@@ -46,7 +46,6 @@ AUTHED_GETS = [
     "/api/v1/instances/",
     "/api/v0/instances/filters/",
     "/api/v0/instances/27000001/",
-    "/api/v0/auth/apikeys/",
     "/api/v0/users/current/",
 ]
 
@@ -58,6 +57,16 @@ def test_authed_endpoints_answer_401_without_a_valid_key(anonymous, path):
         response = anonymous.get(path, headers=headers)
         assert response.status_code == 401
         assert response.json() == {"success": False, "error": "auth_error", "msg": "Invalid user key"}
+
+
+@pytest.mark.django_db
+def test_api_key_listing_wants_a_bearer_header(anonymous):
+    for kwargs in ({}, {"params": {"api_key": KEY}}):
+        response = anonymous.get("/api/v0/auth/apikeys/", **kwargs)
+        assert response.status_code == 400
+        assert response.json() == {"msg": "API Key not provided as bearer token."}
+    wrong = anonymous.get("/api/v0/auth/apikeys/", headers={"Authorization": "Bearer wrong"})
+    assert wrong.status_code == 401
 
 
 @pytest.mark.django_db

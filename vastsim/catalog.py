@@ -17,6 +17,8 @@ MACHINE_COUNT = 84
 
 @dataclass(frozen=True)
 class GpuModel:
+    """A GPU model's specs and its market (price band, machine sizes, frequency)."""
+
     name: str
     ram_mb: int
     tflops: float  # per GPU

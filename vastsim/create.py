@@ -27,10 +27,12 @@ RUNTYPE_TOKENS = {
 
 
 def _invalid(ask_id, msg, error="invalid_args"):
+    """A 400 in the create endpoint's shape (success false, error, msg, ask_id)."""
     return ApiError(400, {"success": False, "error": error, "msg": msg, "ask_id": ask_id})
 
 
 def _is_number(value):
+    """Whether `value` is a JSON number (bools excluded)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
@@ -61,6 +63,7 @@ def parse_env(env):
 
 
 def _runtype(body, ask_id):
+    """The runtype to store: as sent if valid, else ssh (args when args are given)."""
     runtype = body.get("runtype")
     if runtype is None:
         return "args" if body.get("args") else "ssh"
@@ -87,6 +90,7 @@ def _image(body, ask_id):
 
 
 def _disk(body, offer, ask_id):
+    """The disk size in GB: a positive number the offer has room for."""
     disk = body.get("disk")
     if disk is None:
         return DEFAULT_DISK_GB
@@ -100,6 +104,7 @@ def _disk(body, offer, ask_id):
 
 
 def _bid(body, offer, ask_id):
+    """The bid price ($/hr for the whole offer), or None for on-demand."""
     price = body.get("price")
     if price is None:
         return None

@@ -81,6 +81,7 @@ def active():
 
 
 def _matches(fault, route_name, method, path):
+    """Whether `fault` applies to this request."""
     if fault.method and fault.method != method:
         return False
     if fault.endpoint == "*" or fault.endpoint == route_name:

@@ -22,6 +22,7 @@ V1_NONPOSITIVE_LIMIT = 5
 
 
 def _no_such_ask(ask_id, status=404):
+    """The 404 (or 410 with cancel_unavail) for an offer that cannot be rented."""
     if status == 410:
         msg = f"error 410/3907: no_such_ask Instance type {ask_id} is no longer available."
     else:
@@ -30,6 +31,7 @@ def _no_such_ask(ask_id, status=404):
 
 
 def _no_such_instance(contract_id):
+    """The 404 for an unknown instance id."""
     return ApiError(404, {"success": False, "error": "no_such_instance", "msg": f"Instance {contract_id} not found."})
 
 
@@ -43,7 +45,7 @@ def _contract_id(request, error_body):
 
 def _find(contract_id):
     """The Instance with this contract id, or None."""
-    return Instance.objects.filter(pk=Instance.pk_for(contract_id)).first()
+    return Instance.for_contract(contract_id).first()
 
 
 def create(request):
@@ -111,10 +113,12 @@ def _param_json(request, name, default):
 
 
 def _bad_params(msg, error="invalid_request"):
+    """A v1 list 400: `{"error", "msg": "Error in query parameters: ..."}`."""
     return ApiError(400, {"error": error, "msg": f"Error in query parameters: {msg}"})
 
 
 def _stored_column(field):
+    """A getter for a filterable v1 column; computed columns raise QueryError."""
     if field not in lifecycle.STORED_COLUMNS:
         raise QueryError(f"{field} is not a valid search key")
     return operator.itemgetter(field)
@@ -138,6 +142,7 @@ def _v1_order(order_by):
 
 
 def _v1_limit(raw):
+    """The page size: default 25, at most 25, and 5 for zero or less."""
     if raw is None or raw == "":
         return V1_DEFAULT_LIMIT
     try:
@@ -148,6 +153,7 @@ def _v1_limit(raw):
 
 
 def _token(row, order):
+    """The opaque next_token: the sort-key values of the last row of a page."""
     values = [row[col] for col, _ in order]
     return base64.urlsafe_b64encode(json.dumps({"values": values}).encode()).decode().rstrip("=")
 
@@ -165,6 +171,7 @@ def _cursor(token, order):
 
 
 def _rows():
+    """Every instance rendered at the current simulator time."""
     now = clock.now()
     return [lifecycle.render(instance, now) for instance in Instance.objects.all()]
 
@@ -231,6 +238,7 @@ def show(request):
 
 
 def _start_unavailable(contract_id):
+    """Whether the start_unavailable switch covers this instance."""
     setting = switches.get("start_unavailable", False)
     return setting is True or (isinstance(setting, list) and contract_id in setting)
 
@@ -288,7 +296,7 @@ def manage(request):
 def destroy(request):
     """DELETE /api/v0/instances/{id}/."""
     contract_id = _contract_id(request, {"error": "invalid_args", "msg": "invalid instance_id"})
-    deleted, _ = Instance.objects.filter(pk=Instance.pk_for(contract_id)).delete()
+    deleted, _ = Instance.for_contract(contract_id).delete()
     if not deleted:
         raise _no_such_instance(contract_id)
     return json_response({"success": True})

@@ -84,6 +84,7 @@ def _time_remaining(seconds):
 
 
 def _status_msg(instance, status):
+    """The stored message if any, else one matching the status."""
     if instance.status_msg:
         return instance.status_msg
     if status == "running":

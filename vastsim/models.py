@@ -46,10 +46,11 @@ class Instance(models.Model):
     def contract_id(self):
         return CONTRACT_ID_OFFSET + self.pk
 
-    @staticmethod
-    def pk_for(contract_id):
-        """The primary key behind a contract id (may not exist)."""
-        return contract_id - CONTRACT_ID_OFFSET
+    @classmethod
+    def for_contract(cls, contract_id):
+        """The instances (zero or one) with this contract id."""
+        pk = contract_id - CONTRACT_ID_OFFSET
+        return cls.objects.filter(pk=pk) if 0 < pk < 2**63 else cls.objects.none()
 
 
 class ApiKey(models.Model):

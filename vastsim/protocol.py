@@ -12,6 +12,8 @@ JSON_HEADERS = (("Content-Type", "application/json"),)
 
 @dataclass
 class Request:
+    """One API request, as the router sees it."""
+
     method: str
     path: str
     query: dict  # parameter name -> last value, decoded
@@ -35,6 +37,8 @@ class Request:
 
 @dataclass
 class Response:
+    """One API response: status, raw body and headers."""
+
     status: int
     body: bytes
     headers: list  # of (name, value)
@@ -59,4 +63,5 @@ class ApiError(Exception):
         self.headers = headers
 
     def response(self):
+        """The JSON Response this error stands for."""
         return json_response(self.body, self.status, self.headers)

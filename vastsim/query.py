@@ -43,6 +43,8 @@ class QueryError(Exception):
 
 @dataclass(frozen=True)
 class Condition:
+    """One compiled `field op operand` test."""
+
     field: str
     getter: object
     op: str
@@ -51,6 +53,8 @@ class Condition:
 
 @dataclass(frozen=True)
 class Search:
+    """A validated offer query."""
+
     conditions: tuple
     order: tuple  # of (getter, descending)
     limit: int

@@ -20,16 +20,19 @@ logger = logging.getLogger("vastsim")
 
 @dataclass(frozen=True)
 class Route:
+    """One endpoint: method and path pattern, handler, name for faults and rate limits."""
+
     method: str
     pattern: re.Pattern
     handler: object
     name: str  # used by faults and rate limits
     public: bool = False
+    bearer_only: bool = False  # answers 400 when no Bearer header is sent (apikeys)
 
 
-def _route(method, path, handler, name, public=False):
+def _route(method, path, handler, name, **flags):
     """A Route for `path` (no trailing slash; one is optional when matching)."""
-    return Route(method, re.compile(path + "/?"), handler, name, public)
+    return Route(method, re.compile(path + "/?"), handler, name, **flags)
 
 
 ROUTES = (
@@ -42,13 +45,14 @@ ROUTES = (
     _route("GET", r"/api/v0/instances/(?P<id>[^/]+)", instances.show, "instance"),
     _route("PUT", r"/api/v0/instances/(?P<id>[^/]+)", instances.manage, "instance"),
     _route("DELETE", r"/api/v0/instances/(?P<id>[^/]+)", instances.destroy, "instance"),
-    _route("GET", r"/api/v0/auth/apikeys", account.api_keys, "apikeys"),
+    _route("GET", r"/api/v0/auth/apikeys", account.api_keys, "apikeys", bearer_only=True),
     _route("GET", r"/api/v0/users/current", account.current_user, "user"),
     _route("GET", r"/api/v0/gpu_names/unique", account.gpu_names, "gpu_names", public=True),
 )
 ROUTE_NAMES = tuple(dict.fromkeys(route.name for route in ROUTES))
 
 AUTH_ERROR = {"success": False, "error": "auth_error", "msg": "Invalid user key"}
+NO_BEARER = {"msg": "API Key not provided as bearer token."}
 
 
 def accepted_keys(api_keys=None):
@@ -93,6 +97,8 @@ def dispatch(request, api_keys=None):
         early = faults.respond(fault)
         if early is not None:
             return early
+    if route.bearer_only and not request.headers.get("authorization", "").lower().startswith("bearer "):
+        return json_response(NO_BEARER, 400)
     request.api_key = presented_key(request, accepted_keys(api_keys))
     if request.api_key is None and not route.public:
         return json_response(AUTH_ERROR, 401)

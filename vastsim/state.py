@@ -18,6 +18,7 @@ def api_keys():
 
 
 def _seed_api_keys():
+    """Create the default API-key listing and return it."""
     created = clock.now() - 86400 * 90
     return [
         ApiKey.objects.create(name=name, key_type=key_type, created_at=created + 86400 * 7 * i)

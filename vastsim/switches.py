@@ -20,6 +20,7 @@ KNOWN = ("rate_limits", "legacy_instances", "create_stopped", "start_unavailable
 
 
 def _defaults():
+    """Switch values used when the database has none (from settings)."""
     return {"rate_limits": getattr(settings, "VASTSIM_RATE_LIMITS", False)}
 
 

@@ -41,6 +41,7 @@ def _request(environ):
 
 
 def _reason(status):
+    """The reason phrase for an HTTP status code."""
     try:
         return HTTPStatus(status).phrase
     except ValueError:

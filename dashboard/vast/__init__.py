@@ -12,6 +12,7 @@ source is the official vastai 1.9.1 client.
 import hashlib
 import json
 import threading
+import time
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -73,9 +74,12 @@ __all__ = [
     "destroy",
     "get_client",
     "get_instance",
+    "get_offer",
     "gpu_names",
     "list_api_keys",
+    "forget_instances",
     "list_instances",
+    "list_instances_cached",
     "relabel",
     "reset_client",
     "search_offers",
@@ -150,14 +154,85 @@ def search_offers_cached(search: OfferSearch) -> list[Offer]:
     return search.arrange(offers)
 
 
+def get_offer(offer_id: int, *, disk_gb: float = 10.0, rental_type: str = "on-demand") -> Offer:
+    """One rentable offer priced for `disk_gb` of storage (through the shared search cache),
+    or VastOfferUnavailable when Vast no longer lists it."""
+    search = OfferSearch(offer_id=offer_id, disk_gb=disk_gb, rental_type=rental_type, verified_only=False, limit=1)
+    offers = search_offers_cached(search)
+    if not offers:
+        raise VastOfferUnavailable(f"Offer {offer_id} is no longer available. Pick another one.")
+    return offers[0]
+
+
 def create_instance(offer_id: int, request: LaunchRequest) -> LaunchResult:
     """Rent an offer, at most once. See VastClient.create_instance."""
-    return get_client().create_instance(offer_id, request)
+    try:
+        return get_client().create_instance(offer_id, request)
+    finally:
+        forget_instances()
 
 
 def list_instances() -> list[Instance]:
     """Every instance of the account, across all pages. See VastClient.list_instances."""
     return get_client().list_instances()
+
+
+# A refresher that dies leaves its lock behind for at most this long.
+_INSTANCES_LOCK_SECONDS = 15
+# While another request refreshes, a list this much older than max_age is still served.
+_INSTANCES_STALE_GRACE = 5.0
+_INSTANCES_KEEP_SECONDS = 60
+
+
+def _instances_key() -> str:
+    upstream = json.dumps([settings.VAST_URL, bool(settings.VAST_API_KEY)])
+    return "vast:instances:" + hashlib.sha256(upstream.encode()).hexdigest()[:16]
+
+
+def _refresh_instances(key: str) -> list[Instance]:
+    started = time.time()
+    instances = get_client().list_instances()
+    cache.set(key, (started, instances), _INSTANCES_KEEP_SECONDS)
+    return instances
+
+
+def list_instances_cached(max_age: float = 1.0, *, wait: float = 3.0) -> list[Instance]:
+    """list_instances(), shared through Django's cache so that however many pages poll, Vast
+    is asked for the list about once per `max_age` seconds.
+
+    A list fetched less than `max_age` seconds ago (and after the last write) is served
+    as is. Otherwise one caller, holding a short lock taken with `cache.add`, asks Vast;
+    the others get the previous list if it is at most a few seconds staler, else wait up
+    to `wait` seconds for the refresher and only then ask Vast themselves. Errors are not
+    cached. The write functions of this module call `forget_instances()`.
+    """
+    key = _instances_key()
+    entry = cache.get(key)
+    written = cache.get(f"{key}:written", 0.0)
+    fetched = entry[0] if entry is not None and entry[0] > written else None
+    if fetched is not None and time.time() - fetched < max_age:
+        return entry[1]
+    lock = f"{key}:lock"
+    if cache.add(lock, True, _INSTANCES_LOCK_SECONDS):
+        try:
+            return _refresh_instances(key)
+        finally:
+            cache.delete(lock)
+    if fetched is not None and time.time() - fetched < max_age + _INSTANCES_STALE_GRACE:
+        return entry[1]
+    seen = max(fetched or 0.0, written)
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        newer = cache.get(key)
+        if newer is not None and newer[0] > seen:
+            return newer[1]
+    return _refresh_instances(key)
+
+
+def forget_instances() -> None:
+    """Mark the shared instance list stale, so that the next read asks Vast (after any write)."""
+    cache.set(f"{_instances_key()}:written", time.time(), _INSTANCES_KEEP_SECONDS)
 
 
 def get_instance(instance_id: int) -> Instance:
@@ -167,17 +242,26 @@ def get_instance(instance_id: int) -> Instance:
 
 def set_state(instance_id: int, state: Literal["running", "stopped"]) -> StateChange:
     """Start or stop an instance. See VastClient.set_state."""
-    return get_client().set_state(instance_id, state)
+    try:
+        return get_client().set_state(instance_id, state)
+    finally:
+        forget_instances()
 
 
 def relabel(instance_id: int, label: str) -> None:
     """Set an instance's label. See VastClient.relabel."""
-    get_client().relabel(instance_id, label)
+    try:
+        get_client().relabel(instance_id, label)
+    finally:
+        forget_instances()
 
 
 def destroy(instance_id: int) -> None:
     """Destroy an instance. See VastClient.destroy."""
-    get_client().destroy(instance_id)
+    try:
+        get_client().destroy(instance_id)
+    finally:
+        forget_instances()
 
 
 def list_api_keys() -> list[ApiKey]:

@@ -49,6 +49,7 @@ class OfferSearch:
     rental_type: Literal["on-demand", "bid", "reserved"] = "on-demand"
     order: str = "dph_total"
     limit: int = 64
+    offer_id: int | None = None
 
     def __post_init__(self) -> None:
         if self.order.lstrip("-") not in SORTABLE_FIELDS | LOCAL_SORTS.keys():
@@ -88,6 +89,8 @@ class OfferSearch:
             query["geolocation"] = {"in": list(self.countries)}
         if self.datacenter_only:
             query["datacenter"] = {"eq": True}
+        if self.offer_id is not None:
+            query["id"] = {"eq": self.offer_id}
         if self.sort_field in LOCAL_SORTS:
             query["order"] = [["dph_total", "asc"]]
             query["limit"] = self.limit * _LOCAL_SORT_FETCH_FACTOR

@@ -2,12 +2,13 @@
 (function () {
   "use strict";
 
-  // Offer rows: "Details" shows every field of the offer in the row below.
+  // Offer rows: "Details" shows (htmx loads it on the first click) or hides the row below.
   document.addEventListener("click", function (event) {
     var button = event.target.closest("[data-toggle-details]");
     if (!button) return;
     var details = document.getElementById(button.getAttribute("aria-controls"));
     if (!details) return;
+    event.preventDefault();
     var open = details.hasAttribute("hidden");
     details.toggleAttribute("hidden", !open);
     button.setAttribute("aria-expanded", open ? "true" : "false");

@@ -17,6 +17,8 @@ from vastsim.router import ROUTE_NAMES
 
 
 class Command(BaseCommand):
+    # The simulator stands apart from the dashboard: its tools run even while the site has check errors.
+    requires_system_checks = []
     help = "Inject (add), show (list) or remove (clear) faults of the Vast.ai simulator."
 
     def add_arguments(self, parser):
@@ -47,6 +49,7 @@ class Command(BaseCommand):
             self.stdout.write("Faults cleared.")
 
     def _add(self, options):
+        """Inject the fault described by the parsed options."""
         body = None
         if options["body"] is not None:
             try:
@@ -70,6 +73,7 @@ class Command(BaseCommand):
 
     @staticmethod
     def _describe(fault):
+        """One line describing a fault for the console."""
         parts = [f"#{fault.pk} {fault.kind} on {fault.method or '*'} {fault.endpoint}"]
         if fault.status:
             parts.append(f"status {fault.status}")

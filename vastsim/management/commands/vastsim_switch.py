@@ -15,6 +15,8 @@ from vastsim import switches
 
 
 class Command(BaseCommand):
+    # The simulator stands apart from the dashboard: its tools run even while the site has check errors.
+    requires_system_checks = []
     help = "Show or set the Vast.ai simulator's switches (" + ", ".join(switches.KNOWN) + ")."
 
     def add_arguments(self, parser):
@@ -34,6 +36,7 @@ class Command(BaseCommand):
 
     @staticmethod
     def _parse(value):
+        """on/off words as booleans, anything else as JSON."""
         if value.lower() in {"on", "true", "yes"}:
             return True
         if value.lower() in {"off", "false", "no"}:
