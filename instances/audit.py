@@ -1,0 +1,96 @@
+"""The audit log: every write attempt, append-only, filterable, exportable as CSV."""
+
+import csv
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.core.paginator import Paginator
+from django.http import StreamingHttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from instances.models import Action
+
+CSV_COLUMNS = ["time", "user", "action", "offer", "instance", "price_per_hour", "outcome", "message"]
+
+
+class AuditFilterForm(forms.Form):
+    user = forms.ModelChoiceField(
+        queryset=get_user_model().objects.order_by("username"),
+        required=False,
+        to_field_name="username",
+        empty_label="Everyone",
+    )
+    action = forms.ChoiceField(choices=[("", "Any action"), *Action.Kind.choices], required=False)
+    outcome = forms.ChoiceField(choices=[("", "Any outcome"), *Action.Outcome.choices], required=False)
+    instance = forms.IntegerField(required=False, min_value=1, label="Instance ID")
+
+
+def _visible_actions(request, form):
+    """The rows this user may see (admins: all; others: their own), filtered by the form."""
+    rows = Action.objects.all()
+    if not request.user.has_perm("instances.view_all_records"):
+        rows = rows.filter(user=request.user)
+    if form.is_valid():
+        data = form.cleaned_data
+        if data["user"]:
+            rows = rows.filter(user=data["user"])
+        if data["action"]:
+            rows = rows.filter(kind=data["action"])
+        if data["outcome"]:
+            rows = rows.filter(outcome=data["outcome"])
+        if data["instance"]:
+            rows = rows.filter(instance_id=data["instance"])
+    else:
+        rows = rows.none()
+    return rows.order_by("-created_at", "-id")
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+def _csv_response(rows):
+    """Stream the rows as CSV, so a long history does not sit in memory."""
+    writer = csv.writer(_Echo())
+
+    def lines():
+        yield writer.writerow(CSV_COLUMNS)
+        for a in rows.iterator(chunk_size=500):
+            yield writer.writerow(
+                [
+                    a.created_at.isoformat(),
+                    a.username,
+                    a.kind,
+                    a.offer_id or "",
+                    a.instance_id or "",
+                    a.price_per_hour if a.price_per_hour is not None else "",
+                    a.outcome,
+                    a.message,
+                ]
+            )
+
+    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+    response = StreamingHttpResponse(lines(), content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="audit-{stamp}.csv"'
+    return response
+
+
+@require_GET
+def audit(request):
+    form = AuditFilterForm(request.GET)
+    if not request.user.has_perm("instances.view_all_records"):
+        form.fields["user"].queryset = get_user_model().objects.filter(pk=request.user.pk)
+    rows = _visible_actions(request, form)
+    if request.GET.get("format") == "csv":
+        return _csv_response(rows)
+    page = Paginator(rows, 50).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {"form": form, "page": page, "query": query.urlencode(), "sees_all": request.user.has_perm("instances.view_all_records")}
+    template = "audit/audit.html"
+    if request.htmx and not request.htmx.boosted and not request.htmx.history_restore_request:
+        template += "#audit-results"
+    return render(request, template, context)
