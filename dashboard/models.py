@@ -25,9 +25,7 @@ class Guardrails(models.Model):
         "admin: max $/hr per launch", max_digits=10, decimal_places=4, null=True, blank=True,
         validators=[MinValueValidator(Decimal(0))],
     )  # fmt: skip
-    max_running_per_user = models.PositiveIntegerField(
-        "max running instances per user", null=True, blank=True
-    )
+    max_running_per_user = models.PositiveIntegerField("max running instances per user", null=True, blank=True)
     monthly_cap_per_user = models.DecimalField(
         "monthly spend cap per user ($)", max_digits=12, decimal_places=2, null=True, blank=True,
         validators=[MinValueValidator(Decimal(0))],

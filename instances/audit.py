@@ -89,7 +89,12 @@ def audit(request):
     page = Paginator(rows, 50).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
-    context = {"form": form, "page": page, "query": query.urlencode(), "sees_all": request.user.has_perm("instances.view_all_records")}
+    context = {
+        "form": form,
+        "page": page,
+        "query": query.urlencode(),
+        "sees_all": request.user.has_perm("instances.view_all_records"),
+    }
     template = "audit/audit.html"
     if request.htmx and not request.htmx.boosted and not request.htmx.history_restore_request:
         template += "#audit-results"
