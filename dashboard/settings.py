@@ -224,6 +224,10 @@ VAST_READ_TIMEOUT = env_number("VAST_READ_TIMEOUT", 10.0, float)
 VAST_MAX_RETRIES = env_number("VAST_MAX_RETRIES", 2)
 VAST_RETRY_AFTER_CAP = env_number("VAST_RETRY_AFTER_CAP", 10.0, float)
 OFFER_CACHE_SECONDS = env_number("OFFER_CACHE_SECONDS", 20)
+# Keep under Vast's per-endpoint limits ourselves, shared through the cache by every replica.
+VAST_RATE_LIMIT = env_bool("VAST_RATE_LIMIT", default=True)
+VAST_RATE_LIMIT_READ_WAIT = env_number("VAST_RATE_LIMIT_READ_WAIT", 3.0, float)
+VAST_RATE_LIMIT_WRITE_WAIT = env_number("VAST_RATE_LIMIT_WRITE_WAIT", 6.0, float)
 
 # The embedded simulator's own settings (see vastsim/).
 VASTSIM_API_KEY = os.environ.get("VASTSIM_API_KEY", "simulated-vast-key")

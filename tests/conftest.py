@@ -26,6 +26,7 @@ def _fast_password_hashing():
 def _fresh_vast(settings):
     """Every test starts on the embedded simulator with an empty cache and a new client."""
     settings.VAST_API_KEY = None
+    settings.VAST_RATE_LIMIT = False  # tests of the limiter turn it on; others should not wait
     vast.reset_client()
     cache.clear()
     clock.reset()

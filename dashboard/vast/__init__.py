@@ -34,6 +34,7 @@ from dashboard.vast.errors import (
     VastTimeout,
     VastUnavailable,
 )
+from dashboard.vast.ratelimit import RateLimiter
 from dashboard.vast.search import LOCAL_SORTS, SORTABLE_FIELDS, OfferSearch
 from dashboard.vast.values import (
     RUNTYPES,
@@ -106,6 +107,9 @@ def _default_client() -> VastClient:
         timeout=httpx.Timeout(settings.VAST_READ_TIMEOUT, connect=settings.VAST_CONNECT_TIMEOUT),
         max_retries=settings.VAST_MAX_RETRIES,
         retry_after_cap=settings.VAST_RETRY_AFTER_CAP,
+        rate_limiter=RateLimiter(api_key, cache) if settings.VAST_RATE_LIMIT else None,
+        read_wait=settings.VAST_RATE_LIMIT_READ_WAIT,
+        write_wait=settings.VAST_RATE_LIMIT_WRITE_WAIT,
     )
 
 

@@ -20,6 +20,7 @@ from dashboard.vast.errors import (
     is_retryable,
     retry_after_seconds,
 )
+from dashboard.vast.ratelimit import RateLimiter
 from dashboard.vast.search import OfferSearch
 from dashboard.vast.values import Account, ApiKey, Instance, LaunchRequest, LaunchResult, Offer, StateChange
 
@@ -62,6 +63,9 @@ class VastClient:
         max_retries: int = 2,
         retry_after_cap: float = 10.0,
         sleep: Callable[[float], object] = time.sleep,
+        rate_limiter: RateLimiter | None = None,
+        read_wait: float = 3.0,
+        write_wait: float = 6.0,
     ) -> None:
         if not api_key or not isinstance(api_key, str):
             raise ValueError("VastClient needs an API key")
@@ -79,6 +83,8 @@ class VastClient:
         self.retry_after_cap = retry_after_cap
         self._sleep = sleep
         self._api_key = api_key
+        self._rate_limiter = rate_limiter
+        self._waits = {True: read_wait, False: write_wait}
         # With no transport, httpx builds its pooled HTTPTransport from `limits` (and honours proxy env vars).
         self._http = httpx.Client(
             base_url=base_url,
@@ -189,6 +195,15 @@ class VastClient:
             attempt += 1
             response: httpx.Response | None = None
             cause: Exception | None = None
+            if self._rate_limiter is not None:
+                try:
+                    wait = self._rate_limiter.reserve(method, path, self._waits[read])
+                except VastRateLimited as exc:
+                    logger.warning("vast %s %s not sent: own rate limit, %.1fs to wait", method, path, exc.retry_after)
+                    self._finish(exc, method, path, started, attempt - 1, None)
+                    raise
+                if wait > 0:
+                    self._sleep(wait)
             sent = time.monotonic()
             try:
                 response = self._http.request(method, path, json=body, params=params)
