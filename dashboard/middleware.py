@@ -1,15 +1,58 @@
 """Cross-cutting request handling: login everywhere, and upstream errors as pages."""
 
 import logging
+import re
+import time
+import uuid
 
 from django.contrib.auth.middleware import LoginRequiredMiddleware as BaseLoginRequiredMiddleware
 from django.contrib.auth.views import redirect_to_login
 from django.shortcuts import render
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
 
+from dashboard.logs import request_id
 from dashboard.vast import VastError
 
 logger = logging.getLogger(__name__)
+access_logger = logging.getLogger("dashboard.access")
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+
+class RequestLogMiddleware:
+    """Give each request an id (X-Request-ID from the proxy, or a new one) and log one line for it.
+
+    The id is echoed in the response and stamped on every log line written during the request.
+    The line carries the path without its query string, which may hold filter values.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        incoming = request.headers.get("X-Request-ID", "")
+        rid = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        token = request_id.set(rid)
+        started = time.monotonic()
+        try:
+            response = self.get_response(request)
+            response["X-Request-ID"] = rid
+            user = getattr(request, "user", None)
+            access_logger.info(
+                "%s %s %s",
+                request.method,
+                request.path,
+                response.status_code,
+                extra={
+                    "method": request.method,
+                    "path": request.path,
+                    "status": response.status_code,
+                    "ms": round((time.monotonic() - started) * 1000, 1),
+                    "user": user.get_username() if user is not None and user.is_authenticated else None,
+                },
+            )
+            return response
+        finally:
+            request_id.reset(token)
 
 
 class LoginRequiredMiddleware(BaseLoginRequiredMiddleware):
