@@ -1,4 +1,3 @@
-from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
@@ -26,5 +25,4 @@ urlpatterns = [
     path("keys/", account.keys, name="keys"),
     path("account/", account.account, name="account"),
     path("team/", include(team_patterns)),
-    path("admin/", admin.site.urls),
 ]
