@@ -11,6 +11,12 @@ Faults live in the database, so one injected from a test, a shell or
 
 `endpoint` is a route name (see `vastsim.router.ROUTES`), `"*"`, or a regex
 searched in the path when it starts with "/".
+
+Latency is added before the request is handled. Over HTTP the client times
+out on its own while the server sleeps on (and then handles the request); in
+process, a latency beyond the caller's read timeout ends in `CallerTimedOut`
+at the deadline and the request is never handled: a timed-out write did not
+happen (the transport turns this into `httpx.ReadTimeout`).
 """
 
 import json
@@ -23,7 +29,7 @@ from django.db.models import F
 
 from vastsim import clock
 from vastsim.models import Fault
-from vastsim.protocol import Response, json_response
+from vastsim.protocol import CallerTimedOut, Response, json_response
 
 KINDS = ("latency", "error", "rate_limit", "quota", "malformed", "truncated", "wrong_shape")
 _HTML_ERRORS = {
@@ -99,9 +105,14 @@ def _consume(fault):
     return bool(used)
 
 
-def fire(route_name, method, path):
+def fire(route_name, method, path, deadline=None):
     """Apply the latency of matching faults and return the first non-latency
-    fault that fires (or None)."""
+    fault that fires (or None).
+
+    The latency is served before the handler runs. When it would run past
+    `deadline` (a `time.monotonic()` value: the caller's read timeout), this
+    waits only until the deadline and raises CallerTimedOut; the request is
+    then never handled, and any fault that fired with it is used up."""
     delay, chosen = 0.0, None
     for fault in Fault.objects.exclude(remaining=0):
         if not _matches(fault, route_name, method, path):
@@ -113,9 +124,18 @@ def fire(route_name, method, path):
         delay += fault.latency
         if fault.kind != "latency":
             chosen = fault
-    if delay > 0:
-        time.sleep(delay)
+    _wait(delay, deadline)
     return chosen
+
+
+def _wait(delay, deadline):
+    """Sleep `delay` seconds, or until `deadline` and raise CallerTimedOut."""
+    if delay <= 0:
+        return
+    if deadline is not None and time.monotonic() + delay > deadline:
+        time.sleep(max(0.0, deadline - time.monotonic()))
+        raise CallerTimedOut(f"no answer within the caller's timeout ({delay:g}s of injected latency)")
+    time.sleep(delay)
 
 
 def _body_response(fault, status, default):

@@ -21,6 +21,9 @@ class Request:
     body: bytes = b""
     params: dict = field(default_factory=dict)  # named groups of the route pattern
     api_key: str | None = None  # set once the caller's key is accepted
+    # time.monotonic() at which the caller stops waiting for an answer (its read timeout),
+    # or None to wait however long. Only the in-process transport knows it and sets it.
+    deadline: float | None = None
 
     def json(self, error_body=None):
         """The body parsed as JSON; an empty body reads as `{}`. Bad JSON
@@ -65,3 +68,8 @@ class ApiError(Exception):
     def response(self):
         """The JSON Response this error stands for."""
         return json_response(self.body, self.status, self.headers)
+
+
+class CallerTimedOut(Exception):
+    """The caller's deadline passed while the simulator was holding its request back
+    (a latency fault). The handler never ran, so nothing was changed."""

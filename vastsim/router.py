@@ -87,12 +87,13 @@ def resolve(method, path):
 
 
 def dispatch(request, api_keys=None):
-    """Answer one simulator Request with a Response."""
+    """Answer one simulator Request with a Response. Raises CallerTimedOut, without
+    handling the request, when injected latency runs past `request.deadline`."""
     try:
         route, request.params = resolve(request.method, request.path)
     except ApiError as exc:
         return exc.response()
-    fault = faults.fire(route.name, request.method, request.path)
+    fault = faults.fire(route.name, request.method, request.path, request.deadline)
     if fault is not None:
         early = faults.respond(fault)
         if early is not None:
