@@ -231,3 +231,31 @@ def test_gpu_filter_offers_the_api_s_gpu_names(viewer_client, upstream):
     assert '<option value="RTX 4090"' in html
     viewer_client.get("/offers/")
     assert len(upstream.calls("GET", "gpu_names")) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_identical_searches_that_miss_together_ask_vast_once(upstream):
+    import threading
+
+    from django.db import connections
+
+    from dashboard import vast
+
+    faults.inject("bundles", latency=0.3)
+    search = vast.OfferSearch(gpu_names=("RTX 4090",))
+    results = []
+
+    def look():
+        try:
+            results.append(len(vast.search_offers_cached(search)))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=look) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(set(results)) == 1
+    assert len(results) == 6
+    assert len(_searches(upstream)) == 1

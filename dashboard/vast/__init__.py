@@ -13,7 +13,7 @@ import hashlib
 import json
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 import httpx
@@ -153,9 +153,36 @@ def search_offers_cached(search: OfferSearch) -> list[Offer]:
     key = "vast:offers:" + hashlib.sha256(json.dumps([upstream, query], sort_keys=True).encode()).hexdigest()
     offers = cache.get(key)
     if offers is None:
-        offers = get_client().search_offers(query)
-        cache.set(key, offers, getattr(settings, "OFFER_CACHE_SECONDS", 20))
+        offers = _fetch_once(key, lambda: get_client().search_offers(query), settings.OFFER_CACHE_SECONDS)
     return search.arrange(offers)
+
+
+# A fetcher that dies leaves its lock behind for at most this long.
+_FETCH_LOCK_SECONDS = 15
+
+
+def _fetch_once(key: str, fetch: Callable[[], Any], ttl: float, wait: float = 5.0) -> Any:
+    """fetch() and cache its result under `key` for `ttl` s, with one caller fetching at a time.
+
+    Identical requests that miss together (ten people opening the same link) wait up to
+    `wait` seconds for the first one's answer instead of each asking Vast; past that they
+    fetch themselves. Errors are not cached.
+    """
+    lock = f"{key}:lock"
+    deadline = time.monotonic() + wait
+    while not cache.add(lock, True, _FETCH_LOCK_SECONDS):
+        time.sleep(0.05)
+        value = cache.get(key)
+        if value is not None:
+            return value
+        if time.monotonic() > deadline:
+            break
+    try:
+        value = fetch()
+        cache.set(key, value, ttl)
+        return value
+    finally:
+        cache.delete(lock)
 
 
 def get_offer(offer_id: int, *, disk_gb: float = 10.0, rental_type: str = "on-demand") -> Offer:
