@@ -7,7 +7,9 @@ from django.db import models
 class Action(models.Model):
     """One write attempt against Vast: who, when, what, at what price, and how it ended.
 
-    Append-only: rows are created, never edited or deleted by the application.
+    Append-only: rows are never deleted, and the only edit is the one that moves a
+    PENDING row (written just before the call to Vast, so that a crash mid-call still
+    leaves a trace) to its outcome.
     """
 
     class Kind(models.TextChoices):
@@ -50,3 +52,19 @@ class Action(models.Model):
 
     def __str__(self):
         return f"{self.username} {self.kind} {self.outcome}"
+
+
+class LaunchToken(models.Model):
+    """The one-time token of one launch form. A POST may launch only after claiming it,
+    with a conditional UPDATE (`claim`), so a token launches at most once even across
+    processes and replicas; `action` then records what became of it."""
+
+    token = models.CharField(max_length=64, unique=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    offer_id = models.BigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    action = models.OneToOneField(Action, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    def __str__(self):
+        return f"launch token for offer {self.offer_id} ({'claimed' if self.claimed_at else 'open'})"

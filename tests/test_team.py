@@ -246,7 +246,7 @@ def test_production_settings_pass_the_deploy_checks(tmp_path):
     import sys
 
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"},
         "DEBUG": "false",
         "SECRET_KEY": "x" * 60 + "production-like-secret-key-for-the-check",
         "ALLOWED_HOSTS": "dashboard.example.com",

@@ -24,4 +24,13 @@
       setTimeout(function () { button.textContent = label; }, 1500);
     });
   });
+
+  // htmx 2 drops the body of a 4xx/5xx answer. Show the ones the server aimed at a region with
+  // HX-Retarget (the 403 and Vast-error messages for #alerts); other errors stay unswapped.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var xhr = event.detail.xhr;
+    if (xhr.status >= 400 && xhr.getResponseHeader("HX-Retarget")) {
+      event.detail.shouldSwap = true;
+    }
+  });
 })();

@@ -1,0 +1,190 @@
+"""The launch form (what to run on a rented offer) and the relabel form."""
+
+import math
+import re
+import shlex
+
+from django import forms
+
+from dashboard import vast
+
+IMAGE_PRESETS = [
+    ("pytorch/pytorch:2.5.1-cuda12.4-cudnn9-devel", "PyTorch 2.5.1 · CUDA 12.4"),
+    ("nvidia/cuda:12.4.1-devel-ubuntu22.04", "CUDA 12.4 base · Ubuntu 22.04"),
+    ("vllm/vllm-openai:latest", "vLLM OpenAI-compatible server"),
+    ("vastai/base-image:@vastai-automatic-tag", "Vast.ai base image"),
+]
+# How to connect → Vast's runtype (note Vast's "direc" spelling).
+RUNTYPES = {
+    "ssh": "ssh_direc ssh_proxy",
+    "jupyter": "jupyter_direc ssh_direc ssh_proxy",
+    "args": "args",
+}
+RUNTYPE_CHOICES = [
+    ("ssh", "SSH (direct, with proxy fallback)"),
+    ("jupyter", "Jupyter + SSH"),
+    ("args", "Run the image's entrypoint with arguments"),
+]
+LABEL_MAX = 1024
+ONSTART_MAX = 4048
+BID_MAX = 128.0
+HOURS_PER_MONTH = 720
+_ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_PORT = re.compile(r"\d{1,5}(:\d{1,5})?(/(tcp|udp))?")
+
+
+def parse_env(text):
+    """`KEY=VALUE` lines (also `-e KEY=VALUE`, `-p 8080:8080`, `-v /host:/container`) → the
+    dict Vast takes; a docker flag maps to "1". Blank and `#` lines are skipped. Raises
+    ValidationError naming the first bad line."""
+    env = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        flag, _, rest = line.partition(" ")
+        rest = rest.strip()
+        if flag == "-p" and _PORT.fullmatch(rest):
+            key, value = f"-p {rest}", "1"
+        elif flag == "-v" and ":" in rest and " " not in rest:
+            key, value = f"-v {rest}", "1"
+        else:
+            key, sep, value = (rest if flag == "-e" else line).partition("=")
+            key = key.strip()
+            if not sep or not _ENV_KEY.fullmatch(key):
+                raise forms.ValidationError(
+                    f"Line {number} (“{line[:60]}”) is not KEY=VALUE, -p HOST:CONTAINER or -v HOST:CONTAINER."
+                )
+        if key in env:
+            raise forms.ValidationError(f"Line {number} sets {key} a second time.")
+        env[key] = value
+    return env
+
+
+def storage_per_hour(offer, disk_gb):
+    """$/hr for `disk_gb` of the offer's storage (storage_cost is $/GB/month)."""
+    return (offer.storage_cost or 0.0) * disk_gb / HOURS_PER_MONTH
+
+
+def quote(offer, disk_gb, bid=None):
+    """What the rental costs per hour: GPU (the bid if interruptible) + storage."""
+    gpu = bid if bid is not None else (offer.dph_base if offer.dph_base is not None else offer.dph_total)
+    storage = storage_per_hour(offer, disk_gb)
+    total = gpu + storage
+    return {"gpu": gpu, "storage": storage, "total": total, "per_day": total * 24, "disk": disk_gb}
+
+
+def min_bid_for(offer):
+    """The offer's minimum bid, rounded up to the form's 4 decimals."""
+    return math.ceil((offer.min_bid or 0.001) * 10000 - 1e-9) / 10000
+
+
+class LaunchForm(forms.Form):
+    """What to run on the offer. `bid` adds the `price` field (interruptible rental);
+    `launch_request()` gives the service module's LaunchRequest."""
+
+    image = forms.CharField(
+        label="Docker image",
+        max_length=512,
+        initial=IMAGE_PRESETS[0][0],
+        widget=forms.TextInput(attrs={"list": "image-presets", "autocomplete": "off", "spellcheck": "false"}),
+    )
+    disk = forms.FloatField(label="Disk (GB)", min_value=1, initial=10, widget=forms.NumberInput(attrs={"step": "1"}))
+    price = forms.FloatField(
+        label="Your bid ($/hr for the whole machine)",
+        max_value=BID_MAX,
+        widget=forms.NumberInput(attrs={"step": "0.0001"}),
+    )
+    runtype = forms.ChoiceField(label="Connect with", choices=RUNTYPE_CHOICES, initial="ssh", widget=forms.RadioSelect)
+    args = forms.CharField(
+        label="Entrypoint arguments",
+        required=False,
+        max_length=4096,
+        help_text="Split like a shell command line, e.g. --model meta-llama/Llama-3.1-8B --port 8000",
+        widget=forms.TextInput(attrs={"spellcheck": "false"}),
+    )
+    label = forms.CharField(label="Label", required=False, max_length=LABEL_MAX)
+    env = forms.CharField(
+        label="Environment",
+        required=False,
+        help_text="One KEY=VALUE per line; -p 8080:8080 opens a port. Values are not shown again.",
+        widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}),
+    )
+    onstart = forms.CharField(
+        label="On-start script",
+        required=False,
+        help_text=f"Runs in the container at every start; at most {ONSTART_MAX} characters.",
+        widget=forms.Textarea(attrs={"rows": 5, "spellcheck": "false"}),
+    )
+
+    def __init__(self, *args, offer, bid=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.offer = offer
+        if offer.disk_space:
+            self.fields["disk"].widget.attrs["max"] = f"{offer.disk_space:g}"
+        if bid:
+            self.fields["price"].initial = min_bid_for(offer)
+            self.fields["price"].widget.attrs["min"] = f"{min_bid_for(offer):g}"
+        else:
+            del self.fields["price"]
+
+    def clean_image(self):
+        image = self.cleaned_data["image"].strip()
+        if any(c.isspace() for c in image):
+            raise forms.ValidationError("An image name has no spaces, e.g. pytorch/pytorch:latest.")
+        return image
+
+    def clean_disk(self):
+        disk = self.cleaned_data["disk"]
+        if self.offer.disk_space and disk > self.offer.disk_space:
+            raise forms.ValidationError(f"This machine has {self.offer.disk_space:g} GB of disk at most.")
+        return disk
+
+    def clean_price(self):
+        price = self.cleaned_data["price"]
+        minimum = min_bid_for(self.offer)
+        if price < minimum:
+            raise forms.ValidationError(f"Bid at least ${minimum:.4f}/hr, this offer's minimum bid.")
+        return price
+
+    def clean_env(self):
+        return parse_env(self.cleaned_data["env"])
+
+    def clean_onstart(self):
+        # Browsers send textarea lines with CRLF, which breaks a shell script.
+        script = self.cleaned_data["onstart"].replace("\r\n", "\n")
+        if len(script) > ONSTART_MAX:
+            raise forms.ValidationError(f"At most {ONSTART_MAX} characters (this has {len(script)}).")
+        return script
+
+    def clean_args(self):
+        try:
+            return shlex.split(self.cleaned_data["args"])
+        except ValueError as exc:
+            raise forms.ValidationError(f"Cannot split these arguments: {exc}.") from None
+
+    def clean(self):
+        data = super().clean()
+        if data.get("args") and data.get("runtype") in ("ssh", "jupyter"):
+            self.add_error("args", "Arguments are used only when running the image's entrypoint; pick that mode.")
+        return data
+
+    def launch_request(self):
+        """The validated form as the service module's LaunchRequest."""
+        data = self.cleaned_data
+        return vast.LaunchRequest(
+            image=data["image"],
+            disk=data["disk"],
+            label=data["label"] or None,
+            env=data["env"],
+            onstart=data["onstart"] or None,
+            runtype=RUNTYPES[data["runtype"]],
+            args=data["args"] if data["runtype"] == "args" else None,
+            price=data.get("price"),
+        )
+
+
+class LabelForm(forms.Form):
+    """A new label for an instance; empty clears it."""
+
+    label = forms.CharField(label="Label", required=False, max_length=LABEL_MAX, strip=True)

@@ -1,0 +1,145 @@
+"""An instance as the pages show it: Vast's Instance plus who launched it, what the viewer may
+do to it, and the derived numbers (age, estimated cost so far, masked environment)."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.utils import timezone
+
+from dashboard import vast
+from instances import records
+
+STOPPED = frozenset({"stopped", "exited"})
+STARTABLE = STOPPED
+STOPPABLE = frozenset({"running", "starting", "rebooting"})
+# Vast's own word while a new instance comes up, shown instead of the generic "starting".
+_BOOT_STATES = frozenset({"created", "scheduling", "loading"})
+SECRET_MASK = "••••••"
+
+
+@dataclass(frozen=True, kw_only=True)
+class InstanceRow:
+    """One instance for a page. `launched_by` is None when it was launched outside the dashboard."""
+
+    instance: vast.Instance
+    launched_by: str | None
+    can_manage: bool
+    can_destroy: bool
+    now: datetime
+
+    @property
+    def id(self):
+        return self.instance.id
+
+    @property
+    def name(self):
+        """The label, else "instance ID"."""
+        return self.instance.label or f"instance {self.instance.id}"
+
+    @property
+    def status(self):
+        return self.instance.status
+
+    @property
+    def status_label(self):
+        """The status word for the badge: Vast's boot stage while a new instance comes up."""
+        actual = self.instance.actual_status
+        if self.status == "starting" and actual in _BOOT_STATES:
+            return actual
+        if self.status == "starting" and actual is None:
+            return "provisioning"
+        return self.status
+
+    @property
+    def is_stopped(self):
+        return self.status in STOPPED
+
+    @property
+    def can_start(self):
+        return self.can_manage and self.status in STARTABLE
+
+    @property
+    def can_stop(self):
+        return self.can_manage and self.status in STOPPABLE
+
+    @property
+    def age_hours(self):
+        start = self.instance.start_date
+        return None if start is None else max(0.0, (self.now - start).total_seconds() / 3600)
+
+    @property
+    def cost_so_far(self):
+        """An upper estimate: hours since launch × the current $/hr (stopped time bills only storage)."""
+        if self.age_hours is None or self.instance.dph_total is None:
+            return None
+        return self.age_hours * self.instance.dph_total
+
+    @property
+    def burn_per_hour(self):
+        """What it bills per hour now: everything while up, only the disk while stopped."""
+        return self.storage_per_hour if self.is_stopped else self.instance.dph_total
+
+    @property
+    def reliability_percent(self):
+        value = self.instance.reliability2
+        return None if value is None else value * 100
+
+    @property
+    def storage_per_hour(self):
+        cost = self.instance.storage_cost_per_day
+        return None if cost is None else cost / 24
+
+    @property
+    def direct_ssh_command(self):
+        """`ssh -p PORT root@IP` straight to the machine, while running with port 22 mapped."""
+        ports = self.instance.ports.get("22/tcp")
+        if not (self.instance.is_running and ports and self.instance.public_ipaddr):
+            return None
+        return f"ssh -p {ports[0]} root@{self.instance.public_ipaddr}"
+
+    @property
+    def ports(self):
+        """[(container port, "ip:host port", ...)] for the direct connections."""
+        ip = self.instance.public_ipaddr
+        return [
+            (port, [f"{ip}:{host}" if ip else str(host) for host in hosts])
+            for port, hosts in sorted(self.instance.ports.items())
+        ]
+
+    @property
+    def env(self):
+        """[(key, shown value)]: docker flags (-p 8080:8080) as they are, every value masked."""
+        return [(key, value if key.startswith("-") else SECRET_MASK) for key, value in self.instance.env.items()]
+
+    @property
+    def confirm_destroy(self):
+        """The destroy confirmation text: which instance, and what it has cost."""
+        gpu = f"{self.instance.num_gpus or '?'}× {self.instance.gpu_name or 'GPU'}"
+        cost = "" if self.cost_so_far is None else f" It has cost about ${self.cost_so_far:.2f} so far"
+        rate = "" if self.instance.dph_total is None else f" at ${self.instance.dph_total:.3f}/hr."
+        return (
+            f"Destroy {self.name} ({gpu}, id {self.id})?{cost}{rate if cost else ''} "
+            "Its disk and data are deleted; this cannot be undone."
+        )
+
+
+def rows_for(user, instances):
+    """The InstanceRows of `instances` for `user`, newest first."""
+    launched = records.launchers(instance.id for instance in instances)
+    can_manage = user.has_perm("instances.manage_instance")
+    destroy_any = user.has_perm("instances.destroy_any_instance")
+    destroy_own = user.has_perm("instances.destroy_own_instance")
+    now = timezone.now()
+    rows = []
+    for instance in sorted(instances, key=lambda i: i.id, reverse=True):
+        launcher_id, launcher = launched.get(instance.id, (None, None))
+        rows.append(
+            InstanceRow(
+                instance=instance,
+                launched_by=launcher,
+                can_manage=can_manage,
+                can_destroy=destroy_any or (destroy_own and launcher_id == user.pk),
+                now=now,
+            )
+        )
+    return rows
