@@ -132,6 +132,18 @@ def _canonical_url(request):
     return request.path + (f"?{encoded}" if encoded else "")
 
 
+def _launch_query(request, search):
+    """The query each row's Launch link carries: disk, rental type, and this search to come back to."""
+    if search is None:
+        return ""
+    query = QueryDict(mutable=True)
+    query["disk"] = f"{search.disk_gb:g}"
+    if search.rental_type == "bid":
+        query["type"] = "bid"
+    query["back"] = _canonical_url(request).partition("?")[2]
+    return query.urlencode()
+
+
 def _summary(offers):
     """Count and cheapest prices of the results."""
     if not offers:
@@ -169,6 +181,7 @@ def search(request):
         "sort_choices": _order_choices(order),
         "loosen": _loosen_suggestions(request.GET) if search and not offers and not error else [],
         "is_partial": False,
+        "launch_query": _launch_query(request, search),
     }
     template = "offers/search.html"
     if request.htmx and not request.htmx.boosted and not request.htmx.history_restore_request:

@@ -259,3 +259,10 @@ def test_identical_searches_that_miss_together_ask_vast_once(upstream):
     assert len(set(results)) == 1
     assert len(results) == 6
     assert len(_searches(upstream)) == 1
+
+
+def test_launch_links_carry_disk_type_and_the_search_to_come_back_to(operator_client, upstream):
+    html = operator_client.get("/offers/?gpu=RTX+4090&disk=40&type=bid").content.decode()
+    links = re.findall(r'href="/offers/\d+/launch/\?([^"]+)"', html)
+    assert links
+    assert links[0] == "disk=40&amp;type=bid&amp;back=gpu%3DRTX%2B4090%26disk%3D40%26type%3Dbid"
