@@ -55,6 +55,12 @@ def _known(instance_id):
         return None
 
 
+def _unconfirmed(error):
+    """True when a failed write may still have happened although its error does not say so:
+    Vast answered, but with something unreadable (as launch treats it). None lets the error decide."""
+    return True if isinstance(error, vast.VastBadResponse) else None
+
+
 def _name(instance, instance_id):
     """How messages name an instance: its label and id when known."""
     return f"“{instance.label}” ({instance_id})" if instance and instance.label else f"instance {instance_id}"
@@ -125,7 +131,7 @@ def _set_state(request, instance_id, state):
     try:
         change = vast.set_state(instance_id, state)
     except Exception as exc:
-        records.fail(action, exc)
+        records.fail(action, exc, unknown=_unconfirmed(exc))
         raise
     name = _name(known, instance_id)
     if change.queued:
@@ -172,7 +178,7 @@ def label(request, instance_id):
     try:
         vast.relabel(instance_id, new)
     except Exception as exc:
-        records.fail(action, exc)
+        records.fail(action, exc, unknown=_unconfirmed(exc))
         raise
     message = (
         f"Instance {instance_id} is now labelled “{new}”." if new else f"Cleared the label of instance {instance_id}."
@@ -201,7 +207,7 @@ def destroy(request, instance_id):
     try:
         vast.destroy(instance_id)
     except Exception as exc:
-        records.fail(action, exc)
+        records.fail(action, exc, unknown=_unconfirmed(exc))
         raise
     message = f"Destroyed {_name(known, instance_id)}. Its disk is deleted and billing has stopped."
     records.succeed(action, message)

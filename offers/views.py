@@ -1,11 +1,13 @@
 """The offer search page: filters in the URL, results refreshed in place by htmx."""
 
 import logging
+import math
 
 from django.core.cache import cache
 from django.http import Http404, QueryDict
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
+from django_htmx.http import reswap, retarget
 
 from dashboard import vast
 from offers.chart import price_chart
@@ -189,8 +191,14 @@ def search(request):
         context["is_partial"] = True
         response = render(request, template, context, status=status)
         response["HX-Push-Url"] = _canonical_url(request)
-        return response
-    return render(request, template, context, status=status)
+        if error is not None:
+            # htmx 2 drops a 4xx/5xx body unless it is aimed at a region (static/js/app.js).
+            response = reswap(retarget(response, "#offer-results"), "outerHTML")
+    else:
+        response = render(request, template, context, status=status)
+    if getattr(error, "retry_after", None):
+        response["Retry-After"] = str(math.ceil(error.retry_after))
+    return response
 
 
 @require_GET
