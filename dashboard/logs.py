@@ -16,6 +16,16 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+class DropUpstreamStatuses(logging.Filter):
+    """Drop django.request's "Bad Gateway: /path" lines: those pages answer an upstream failure
+    that the dashboard has already logged, with its cause, at WARNING."""
+
+    STATUSES = frozenset({429, 502, 503, 504})
+
+    def filter(self, record):
+        return getattr(record, "status_code", None) not in self.STATUSES
+
+
 class JsonFormatter(logging.Formatter):
     """{"ts", "level", "logger", "request_id", "msg", ...extra fields} on one line."""
 

@@ -223,6 +223,8 @@ VAST_CONNECT_TIMEOUT = env_number("VAST_CONNECT_TIMEOUT", 5.0, float)
 VAST_READ_TIMEOUT = env_number("VAST_READ_TIMEOUT", 10.0, float)
 VAST_MAX_RETRIES = env_number("VAST_MAX_RETRIES", 2)
 VAST_RETRY_AFTER_CAP = env_number("VAST_RETRY_AFTER_CAP", 10.0, float)
+# No read is retried past this many seconds in all, so a hanging Vast cannot hold a page longer.
+VAST_CALL_BUDGET = env_number("VAST_CALL_BUDGET", 15.0, float)
 OFFER_CACHE_SECONDS = env_number("OFFER_CACHE_SECONDS", 20)
 # Keep under Vast's per-endpoint limits ourselves, shared through the cache by every replica.
 VAST_RATE_LIMIT = env_bool("VAST_RATE_LIMIT", default=True)
@@ -241,7 +243,10 @@ if LOG_FORMAT not in ("text", "json"):
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "dashboard.logs.RequestIdFilter"}},
+    "filters": {
+        "request_id": {"()": "dashboard.logs.RequestIdFilter"},
+        "not_upstream_status": {"()": "dashboard.logs.DropUpstreamStatuses"},
+    },
     "formatters": {
         "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
         "json": {"()": "dashboard.logs.JsonFormatter"},
@@ -251,7 +256,8 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
-        "django.request": {"level": "ERROR"},
+        # Honest 502/503/504/429 pages are logged by the dashboard itself at WARNING.
+        "django.request": {"level": "ERROR", "filters": ["not_upstream_status"]},
         # runserver's own access line would repeat ours.
         "django.server": {"level": "WARNING"},
         # httpx logs full URLs at INFO; the service module logs each call itself, without queries.

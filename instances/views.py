@@ -47,18 +47,9 @@ def _find(instance_id, *, max_age=1.0):
 
 
 def _known(instance_id):
-    """The instance if the shared list (up to a minute old) has it, for messages and records;
-    never fails an action because the list cannot be read."""
-    try:
-        return next((i for i in vast.list_instances_cached(max_age=60) if i.id == instance_id), None)
-    except vast.VastError:
-        return None
-
-
-def _unconfirmed(error):
-    """True when a failed write may still have happened although its error does not say so:
-    Vast answered, but with something unreadable (as launch treats it). None lets the error decide."""
-    return True if isinstance(error, vast.VastBadResponse) else None
+    """The instance if the shared list (as the page last polled it) has it, for messages and
+    records; never asks Vast, so an action makes exactly one upstream call."""
+    return next((i for i in vast.peek_instances() if i.id == instance_id), None)
 
 
 def _name(instance, instance_id):
@@ -131,7 +122,7 @@ def _set_state(request, instance_id, state):
     try:
         change = vast.set_state(instance_id, state)
     except Exception as exc:
-        records.fail(action, exc, unknown=_unconfirmed(exc))
+        records.fail(action, exc)
         raise
     name = _name(known, instance_id)
     if change.queued:
@@ -178,7 +169,7 @@ def label(request, instance_id):
     try:
         vast.relabel(instance_id, new)
     except Exception as exc:
-        records.fail(action, exc, unknown=_unconfirmed(exc))
+        records.fail(action, exc)
         raise
     message = (
         f"Instance {instance_id} is now labelled “{new}”." if new else f"Cleared the label of instance {instance_id}."
@@ -207,7 +198,7 @@ def destroy(request, instance_id):
     try:
         vast.destroy(instance_id)
     except Exception as exc:
-        records.fail(action, exc, unknown=_unconfirmed(exc))
+        records.fail(action, exc)
         raise
     message = f"Destroyed {_name(known, instance_id)}. Its disk is deleted and billing has stopped."
     records.succeed(action, message)

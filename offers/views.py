@@ -69,6 +69,8 @@ def _gpu_names():
             names = sorted(vast.gpu_names())
         except vast.VastError as exc:
             logger.warning("GPU names unavailable, using the built-in list: %s", exc.log_message())
+            # Don't make every page wait on a failing Vast again for a minute.
+            cache.set(GPU_NAMES_CACHE_KEY, FALLBACK_GPU_NAMES, 60)
             return FALLBACK_GPU_NAMES
         cache.set(GPU_NAMES_CACHE_KEY, names, 3600)
     return names

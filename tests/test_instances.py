@@ -134,6 +134,7 @@ def test_unknown_instance_is_a_404_page_with_a_clear_message(viewer_client):
 def test_start_stop_and_label_send_the_reference_requests(operator_client, upstream, boot):
     instance_id = launch_offer(operator_client)
     boot()
+    operator_client.get("/instances/")  # people act from the list they see
     stop = operator_client.post(f"/instances/{instance_id}/stop/", headers=HTMX)
     assert stop.status_code == 200
     assert "instances-changed" in stop["HX-Trigger"]
@@ -188,6 +189,7 @@ def test_too_long_label_is_refused_before_vast(operator_client, upstream):
 def test_destroy_from_the_list_refreshes_it_and_from_the_detail_page_goes_to_the_list(operator_client, upstream):
     first = launch_offer(operator_client)
     second = launch_offer(operator_client, skip={first})
+    operator_client.get("/instances/")  # people act from the list they see
     from_list = operator_client.post(f"/instances/{first}/destroy/", headers=HTMX)
     assert "instances-changed" in from_list["HX-Trigger"]
     assert f"Destroyed “demo” ({first})" in from_list.content.decode()

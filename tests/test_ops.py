@@ -76,3 +76,17 @@ def test_json_lines_carry_the_request_id_of_the_request(viewer_client, upstream)
     assert vast_lines
     assert all(line["request_id"] == rid for line in vast_lines)
     assert any(line["logger"] == "dashboard.access" and line["request_id"] == rid for line in lines)
+
+
+def test_honest_upstream_error_pages_are_not_logged_again_as_django_errors(viewer_client, upstream, caplog):
+    from vastsim import faults
+
+    faults.inject("bundles", status=500)
+    caplog.set_level(logging.INFO)
+    viewer_client.get("/offers/")
+    django_request = logging.getLogger("django.request")
+    shown = [
+        r for r in caplog.records if r.name == "django.request" and all(f.filter(r) for f in django_request.filters)
+    ]
+    assert not shown
+    assert any(r.name == "offers.views" and r.levelno == logging.WARNING for r in caplog.records)

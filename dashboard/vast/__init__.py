@@ -81,6 +81,7 @@ __all__ = [
     "forget_instances",
     "list_instances",
     "list_instances_cached",
+    "peek_instances",
     "relabel",
     "reset_client",
     "search_offers",
@@ -110,6 +111,7 @@ def _default_client() -> VastClient:
         rate_limiter=RateLimiter(api_key, cache) if settings.VAST_RATE_LIMIT else None,
         read_wait=settings.VAST_RATE_LIMIT_READ_WAIT,
         write_wait=settings.VAST_RATE_LIMIT_WRITE_WAIT,
+        call_budget=settings.VAST_CALL_BUDGET,
     )
 
 
@@ -170,19 +172,22 @@ def _fetch_once(key: str, fetch: Callable[[], Any], ttl: float, wait: float = 5.
     """
     lock = f"{key}:lock"
     deadline = time.monotonic() + wait
+    held = True
     while not cache.add(lock, True, _FETCH_LOCK_SECONDS):
         time.sleep(0.05)
         value = cache.get(key)
         if value is not None:
             return value
         if time.monotonic() > deadline:
+            held = False  # fetch without the lock, and leave the fetcher's lock alone
             break
     try:
         value = fetch()
         cache.set(key, value, ttl)
         return value
     finally:
-        cache.delete(lock)
+        if held:
+            cache.delete(lock)
 
 
 def get_offer(offer_id: int, *, disk_gb: float = 10.0, rental_type: str = "on-demand") -> Offer:
@@ -212,7 +217,8 @@ def list_instances() -> list[Instance]:
 _INSTANCES_LOCK_SECONDS = 15
 # While another request refreshes, a list this much older than max_age is still served.
 _INSTANCES_STALE_GRACE = 5.0
-_INSTANCES_KEEP_SECONDS = 60
+# Kept this long for `peek_instances` (names and prices in messages and records); freshness is max_age's job.
+_INSTANCES_KEEP_SECONDS = 600
 
 
 def _instances_key() -> str:
@@ -259,6 +265,12 @@ def list_instances_cached(max_age: float = 1.0, *, wait: float = 3.0) -> list[In
         if newer is not None and newer[0] > seen:
             return newer[1]
     return _refresh_instances(key)
+
+
+def peek_instances() -> list[Instance]:
+    """The shared instance list as last fetched (up to a minute old), without asking Vast; [] if none."""
+    entry = cache.get(_instances_key())
+    return entry[1] if entry is not None else []
 
 
 def forget_instances() -> None:

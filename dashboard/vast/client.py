@@ -10,6 +10,7 @@ import httpx
 
 from dashboard.vast import parsing
 from dashboard.vast.errors import (
+    UNKNOWN_OUTCOME,
     VastBadResponse,
     VastError,
     VastNotFound,
@@ -66,6 +67,7 @@ class VastClient:
         rate_limiter: RateLimiter | None = None,
         read_wait: float = 3.0,
         write_wait: float = 6.0,
+        call_budget: float = 15.0,
     ) -> None:
         if not api_key or not isinstance(api_key, str):
             raise ValueError("VastClient needs an API key")
@@ -85,6 +87,8 @@ class VastClient:
         self._api_key = api_key
         self._rate_limiter = rate_limiter
         self._waits = {True: read_wait, False: write_wait}
+        self.call_budget = call_budget
+        self._read_timeout = timeout.read
         # With no transport, httpx builds its pooled HTTPTransport from `limits` (and honours proxy env vars).
         self._http = httpx.Client(
             base_url=base_url,
@@ -216,10 +220,18 @@ class VastClient:
                     try:
                         return parse(self._json(response))
                     except VastError as exc:
+                        if not read and isinstance(exc, VastBadResponse):
+                            # Vast answered 2xx, so the write may well have happened.
+                            exc.outcome_unknown = True
+                            exc.message = UNKNOWN_OUTCOME
+                            exc.args = (exc.message,)
                         self._finish(exc, method, path, started, attempt, response.status_code)
                         raise
                 error = error_for_response(response, write=not read, missing=missing)
             delay = self._retry_delay(response, error, attempt - 1) if read else None
+            if delay is not None and time.monotonic() - started + delay + self._read_timeout > self.call_budget:
+                # Another attempt could outlast the budget (and the web server's patience): stop here.
+                delay = None
             if delay is None:
                 self._finish(error, method, path, started, attempt, None)
                 raise error from cause
