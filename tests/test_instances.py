@@ -177,6 +177,9 @@ def test_start_without_a_free_gpu_says_it_is_queued(operator_client, boot):
     response = operator_client.post(f"/instances/{instance_id}/start/", headers=HTMX)
     assert "queued, waiting for the GPU" in response.content.decode()
     assert Action.objects.filter(kind="start").get().outcome == "success"
+    row = operator_client.get(f"/instances/{instance_id}/row/", headers=HTMX)
+    assert row.status_code == 200  # still changing state: the row keeps polling
+    assert 'hx-trigger="every 2s' in row.content.decode()
 
 
 def test_too_long_label_is_refused_before_vast(operator_client, upstream):

@@ -223,7 +223,7 @@ def test_start_can_be_made_to_answer_resources_unavailable(api):
     assert response.status_code == 200
     assert response.json()["success"] is False
     assert response.json()["error"] == "resources_unavailable"
-    assert show(api, instance_id)["actual_status"] == "exited"
+    assert show(api, instance_id)["actual_status"] == "scheduling"  # the start waits for its GPU
     assert api.put(f"/api/v0/instances/{other_id}/", json={"state": "running"}).json() == {"success": True}
     switches.enable("start_unavailable")
     assert api.put(f"/api/v0/instances/{other_id}/", json={"state": "stopped"}).json() == {"success": True}

@@ -45,9 +45,10 @@ def boot_seconds():
 
 
 def actual_status(instance, now):
-    """null (provisioning) -> loading -> running; exited once stopped."""
+    """null (provisioning) -> loading -> running; exited once stopped; scheduling while a
+    start waits for its GPU (Vast answered resources_unavailable)."""
     if instance.cur_state == "stopped":
-        return "exited"
+        return "scheduling" if instance.intended_status == "running" else "exited"
     if now >= instance.ready_at:
         return "running"
     provisioning = min(2.0, (instance.ready_at - instance.started_at) / 4)
