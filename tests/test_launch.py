@@ -364,3 +364,9 @@ def test_guardrails_refuse_a_launch_before_vast_and_keep_the_token(operator_clie
     refused = submit(operator_client, second.id, another)
     assert b"limit is 1 per person" in refused.content
     assert len(puts(upstream)) == 1
+
+
+def test_entrypoint_arguments_show_on_the_instance_page(operator_client, upstream):
+    instance_id = launch_offer(operator_client, runtype="args", args="--model 'meta-llama/Llama 3' --port 8000")
+    html = operator_client.get(f"/instances/{instance_id}/").content.decode()
+    assert 'data-testid="args">--model meta-llama/Llama 3 --port 8000</dd>' in html

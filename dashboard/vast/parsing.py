@@ -151,6 +151,15 @@ def _parse_ports(value: Any) -> Mapping[str, tuple[int, ...]]:
         raise VastBadResponse(msg="instance.ports has an ill-typed binding") from None
 
 
+def _parse_args(value: Any) -> tuple[str, ...]:
+    """`image_args`: the entrypoint's arguments (a list of strings; null or missing means none)."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise VastBadResponse(msg="instance.image_args is not a list")
+    return tuple(_to_str(arg) for arg in value)
+
+
 def _parse_instance(data: Any) -> Instance:
     f = _Fields(data, "instance")
     start, end = (f.opt(key, _to_int) for key in ("direct_port_start", "direct_port_end"))
@@ -158,6 +167,7 @@ def _parse_instance(data: Any) -> Instance:
         Instance,
         f,
         image=f.opt("image_uuid", _to_str),
+        image_args=_parse_args(f.data.get("image_args")),
         env=_parse_env(f.data.get("extra_env")),
         ports=_parse_ports(f.data.get("ports")),
         direct_port_start=start if start is not None and start > 0 else None,

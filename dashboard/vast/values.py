@@ -140,6 +140,7 @@ class Instance(_Picklable):
     gpu_ram: int | None = None
     image: str | None = None
     image_runtype: str | None = None
+    image_args: tuple[str, ...] = ()
     env: Mapping[str, str] = field(default_factory=_raw_default)
     onstart: str | None = None
     ssh_host: str | None = None
