@@ -33,4 +33,27 @@
       event.detail.shouldSwap = true;
     }
   });
+
+  // Anything else that fails (a server error, the network, a timeout) still says so in #alerts,
+  // rather than leaving a button that seems to do nothing.
+  function alertUser(text) {
+    var region = document.getElementById("alerts");
+    if (!region) return;
+    var box = document.createElement("div");
+    box.className = "alert alert-error";
+    box.setAttribute("role", "alert");
+    box.textContent = text;
+    region.replaceChildren(box);
+  }
+  document.addEventListener("htmx:responseError", function (event) {
+    var xhr = event.detail.xhr;
+    if (xhr.getResponseHeader("HX-Retarget")) return;
+    alertUser("The dashboard could not complete that (error " + xhr.status + "). Reload the page and try again.");
+  });
+  document.addEventListener("htmx:sendError", function () {
+    alertUser("The dashboard cannot be reached. Check your connection, then try again.");
+  });
+  document.addEventListener("htmx:timeout", function () {
+    alertUser("The dashboard took too long to answer. Try again in a moment.");
+  });
 })();

@@ -18,3 +18,10 @@ def test_person_logs_in_and_sees_offers_from_the_simulator(page, login, viewer):
     expect(rows.first).to_be_visible()
     assert rows.count() > 10
     expect(rows.first).to_contain_text("$")
+
+
+def test_an_htmx_request_that_fails_unexpectedly_says_so(page, login, viewer):
+    login(viewer)
+    page.route("**/offers/?*", lambda route: route.fulfill(status=500, body="boom"))
+    page.get_by_label("Min GPUs").fill("2")
+    expect(page.locator("#alerts")).to_contain_text("could not complete that (error 500)")
