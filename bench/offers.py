@@ -21,17 +21,14 @@ It prints figures and asserts nothing about time. See bench/README.md.
 import argparse
 import io
 import os
-import re
-import secrets
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from functools import partial
 from pathlib import Path
 
@@ -41,23 +38,35 @@ sys.path[0] = str(ROOT)
 
 import httpx  # noqa: E402
 
-SIM_KEY = "bench-simulator-key"
+from bench._harness import (  # noqa: E402
+    DASHBOARD_AGENT,
+    SIM_KEY,
+    dashboard_env,
+    gunicorn,
+    log_in,
+    prepare_database,
+    simulator,
+)
+
 CACHE_SECONDS = 20
 SEARCH_PATH = "/api/v0/bundles/"
-DASHBOARD_AGENT = "vast-team-dashboard/"
 IDENTICAL_SEARCHES = 50
 CONCURRENCY = 8
 
 
 class UpstreamLog:
-    """WSGI middleware that counts the requests reaching the simulator, and keeps the body of
-    the last offer search the dashboard sent."""
+    """WSGI middleware (`wrap` the simulator's app) that counts the requests reaching the
+    simulator, and keeps the body of the last offer search the dashboard sent."""
 
-    def __init__(self, app):
-        self.app = app
+    def __init__(self):
+        self.app = None
         self.counts = Counter()
         self.last_dashboard_search = None
         self._lock = threading.Lock()
+
+    def wrap(self, app):
+        self.app = app
+        return self
 
     def __call__(self, environ, start_response):
         body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
@@ -75,104 +84,20 @@ class UpstreamLog:
             return self.counts[("dashboard", "POST", SEARCH_PATH)]
 
 
-def start_simulator(workdir):
-    """Set up Django on a fresh simulator database, serve the simulator, and return
-    (base URL, UpstreamLog, server)."""
-    os.environ["DATABASE_URL"] = f"sqlite:///{workdir / 'simulator.sqlite3'}"
-    os.environ["LOG_LEVEL"] = "WARNING"  # the simulator logs each request at INFO
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    from vastsim.wsgi import make_server
-
-    call_command("migrate", verbosity=0)
-    server = make_server("127.0.0.1", 0, api_keys=[SIM_KEY])
-    log = UpstreamLog(server.get_app())
-    server.set_app(log)
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    return f"http://127.0.0.1:{server.server_port}", log, server
-
-
-def manage(env, *args, stdin=None):
-    """Run a manage.py command for the dashboard; exit with its output if it fails."""
-    done = subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, input=stdin, capture_output=True, text=True
-    )
-    if done.returncode != 0:
-        sys.exit(f"manage.py {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
-
-
-def start_dashboard(workdir, simulator_url, workers, threads):
-    """Migrate a fresh database, add a user, start gunicorn on a pre-bound ephemeral port.
-    Returns (base URL, process, username, password)."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in {"VAST_API_KEY_FILE", "DJANGO_SETTINGS_MODULE", "GUNICORN_CMD_ARGS"}
-    }
-    env.update(
-        DATABASE_URL=f"sqlite:///{workdir / 'dashboard.sqlite3'}",
-        VAST_API_KEY=SIM_KEY,
-        VAST_URL=simulator_url,
-        OFFER_CACHE_SECONDS=str(CACHE_SECONDS),
+def start_dashboard(stack, workdir, simulator_url, workers, threads):
+    """Migrate a fresh database, add a user, start gunicorn (stopped when `stack` closes).
+    Returns (base URL, username, password)."""
+    env = dashboard_env(
+        simulator_url,
+        f"sqlite:///{workdir / 'dashboard.sqlite3'}",
+        OFFER_CACHE_SECONDS=CACHE_SECONDS,
         # The dashboard's own pacing (one search per 2 s, as Vast allows) would dominate every
         # cold-cache figure; this measures the dashboard's overhead, not Vast's limits.
         VAST_RATE_LIMIT="false",
-        DEBUG="true",  # plain-HTTP session cookies; DEBUG off makes them Secure
-        LOG_LEVEL="WARNING",
     )
-    username, password = "bench", secrets.token_urlsafe(18)
-    manage(env, "migrate", "--noinput")
-    manage(env, "adduser", username, "--role", "viewer", "--password-stdin", stdin=password + "\n")
-
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(64)
-    port = listener.getsockname()[1]
-    log_path = workdir / "gunicorn.log"
-    command = [
-        sys.executable, "-m", "gunicorn", "dashboard.wsgi",
-        "--bind", f"fd://{listener.fileno()}",
-        "--workers", str(workers),
-        "--threads", str(threads),
-        "--timeout", "60",
-    ]  # fmt: skip
-    with open(log_path, "w") as log:
-        process = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, pass_fds=[listener.fileno()]
-        )
-    listener.close()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            sys.exit(f"the dashboard did not start:\n{log_path.read_text()}")
-        time.sleep(0.1)
-    return url, process, username, password
-
-
-def log_in(url, username, password):
-    """A session logged into the dashboard through its login form."""
-    session = httpx.Client(base_url=url, timeout=30)
-    page = session.get("/accounts/login/")
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
-    if page.status_code != 200 or token is None:
-        sys.exit(f"no login form at {url}/accounts/login/ (status {page.status_code})")
-    answer = session.post(
-        "/accounts/login/", data={"username": username, "password": password, "csrfmiddlewaretoken": token.group(1)}
-    )
-    if answer.status_code != 302 or "sessionid" not in session.cookies:
-        sys.exit(f"login failed (status {answer.status_code})")
-    return session
+    username, password = prepare_database(env)
+    url = stack.enter_context(gunicorn(env, workdir / "gunicorn.log", workers=workers, threads=threads))
+    return url, username, password
 
 
 def timed(call):
@@ -233,29 +158,24 @@ def count_upstream_searches(sessions, upstream, path, concurrency):
 
 def run(rounds, workers, threads):
     """Start both servers, measure, stop them, print the table."""
-    with tempfile.TemporaryDirectory(prefix="bench-offers-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench-offers-") as tmp, ExitStack() as stack:
         workdir = Path(tmp)
-        simulator_url, upstream, server = start_simulator(workdir)
-        dashboard_url, process, username, password = start_dashboard(workdir, simulator_url, workers, threads)
-        try:
-            sessions = [log_in(dashboard_url, username, password) for _ in range(CONCURRENCY)]
-            direct = httpx.Client(
-                base_url=simulator_url,
-                headers={"Authorization": f"Bearer {SIM_KEY}", "Content-Type": "application/json"},
-                timeout=30,
-            )
-            page_bytes = len(get_page(sessions[0], "/offers/").content)  # also warms up GPU names and templates
-            # Each disk size is a new query (and cache key) with the same 64 offers.
-            paths = (f"/offers/?disk={disk}" for disk in range(11, 100000))
-            page_cold, upstream_direct, offer_counts = measure_cold(sessions[0], direct, upstream, paths, rounds)
-            page_warm = measure_cache_hits(sessions[0], upstream, next(paths), rounds)
-            sequential = count_upstream_searches(sessions, upstream, next(paths), 1)
-            concurrent = count_upstream_searches(sessions, upstream, next(paths), CONCURRENCY)
-        finally:
-            process.terminate()
-            process.wait(timeout=10)
-            server.shutdown()
-            server.server_close()
+        upstream = UpstreamLog()
+        simulator_url = stack.enter_context(simulator(workdir, wrap=upstream.wrap))
+        dashboard_url, username, password = start_dashboard(stack, workdir, simulator_url, workers, threads)
+        sessions = [log_in(dashboard_url, username, password) for _ in range(CONCURRENCY)]
+        direct = httpx.Client(
+            base_url=simulator_url,
+            headers={"Authorization": f"Bearer {SIM_KEY}", "Content-Type": "application/json"},
+            timeout=30,
+        )
+        page_bytes = len(get_page(sessions[0], "/offers/").content)  # also warms up GPU names and templates
+        # Each disk size is a new query (and cache key) with the same 64 offers.
+        paths = (f"/offers/?disk={disk}" for disk in range(11, 100000))
+        page_cold, upstream_direct, offer_counts = measure_cold(sessions[0], direct, upstream, paths, rounds)
+        page_warm = measure_cache_hits(sessions[0], upstream, next(paths), rounds)
+        sequential = count_upstream_searches(sessions, upstream, next(paths), 1)
+        concurrent = count_upstream_searches(sessions, upstream, next(paths), CONCURRENCY)
 
     cache = "Redis (REDIS_URL)" if os.environ.get("REDIS_URL") else "local memory, per worker"
     print(f"Offer search: dashboard (gunicorn, {workers} worker(s) x {threads} threads) -> simulator, over loopback")

@@ -2,11 +2,14 @@
 
 `make_app()` is a plain WSGI callable; `make_server()` serves it on a
 threading wsgiref server that closes each thread's database connection when
-the request is done. `python manage.py vastsim` runs it.
+the request is done. `python manage.py vastsim` runs it; `serving()` runs it
+on a background thread for tests and benchmarks.
 """
 
 import logging
+import threading
 import time
+from contextlib import contextmanager
 from http import HTTPStatus
 from socketserver import ThreadingMixIn
 from urllib.parse import parse_qsl
@@ -88,3 +91,20 @@ def make_server(host, port, api_keys=None):
     return _wsgiref_server(
         host, port, make_app(api_keys), server_class=ThreadingWSGIServer, handler_class=_QuietHandler
     )
+
+
+@contextmanager
+def serving(host="127.0.0.1", port=0, api_keys=None, *, wrap=None):
+    """Serve the simulator on a background thread for the duration of the block; yields its
+    base URL. `wrap(app)` may return a WSGI middleware around the app (to count requests)."""
+    server = make_server(host, port, api_keys)
+    if wrap is not None:
+        server.set_app(wrap(server.get_app()))
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://{host}:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
