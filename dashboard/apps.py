@@ -12,4 +12,6 @@ class DashboardConfig(AppConfig):
     name = "dashboard"
 
     def ready(self):
+        from dashboard import checks  # noqa: F401  (registers the deploy checks)
+
         post_migrate.connect(_create_roles, dispatch_uid="dashboard-roles")

@@ -226,6 +226,8 @@ VAST_RETRY_AFTER_CAP = env_number("VAST_RETRY_AFTER_CAP", 10.0, float)
 # No read is retried past this many seconds in all, so a hanging Vast cannot hold a page longer.
 VAST_CALL_BUDGET = env_number("VAST_CALL_BUDGET", 15.0, float)
 OFFER_CACHE_SECONDS = env_number("OFFER_CACHE_SECONDS", 20)
+# When Vast is busy, an answer to the same search up to this old is shown (marked as such).
+OFFER_STALE_SECONDS = env_number("OFFER_STALE_SECONDS", 600)
 # Keep under Vast's per-endpoint limits ourselves, shared through the cache by every replica.
 VAST_RATE_LIMIT = env_bool("VAST_RATE_LIMIT", default=True)
 VAST_RATE_LIMIT_READ_WAIT = env_number("VAST_RATE_LIMIT_READ_WAIT", 3.0, float)

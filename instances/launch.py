@@ -5,7 +5,6 @@ POST claims with a conditional UPDATE before anything is sent to Vast, and nothi
 """
 
 import logging
-import math
 import secrets
 from datetime import timedelta
 from urllib.parse import urlsplit
@@ -296,8 +295,6 @@ def _launch_failed(request, exc, unknown, form, context):
         form.add_error("price", f"Vast.ai refused this bid: {reason}")
     elif isinstance(exc, vast.VastRejected) and "label_too_long" in f"{exc.error} {exc.msg}":
         form.add_error("label", "Vast.ai refused this label as too long.")
-    elif isinstance(exc, vast.VastRateLimited) and exc.retry_after:
-        form.add_error(None, f"{exc.message} Try again in {math.ceil(exc.retry_after)} s.")
     else:
         form.add_error(None, exc.message)
     return _render_form(request, context, status=exc.http_status)

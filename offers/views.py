@@ -208,10 +208,13 @@ def detail(request, offer_id):
     """Every field of one offer, priced for the page's disk size and rental type."""
     form = OfferSearchForm(request.GET, gpu_names=_gpu_names())
     search = form.search() if form.is_valid() else vast.OfferSearch()
-    try:
-        offer = vast.get_offer(offer_id, disk_gb=search.disk_gb, rental_type=search.rental_type)
-    except vast.VastNotFound:
-        raise Http404(f"Offer {offer_id} is no longer available.") from None
+    # Opened from a results row, the search it came from is cached: no call to Vast.
+    offer = next((o for o in vast.peek_offers(search) or () if o.id == offer_id), None)
+    if offer is None:
+        try:
+            offer = vast.get_offer(offer_id, disk_gb=search.disk_gb, rental_type=search.rental_type)
+        except vast.VastNotFound:
+            raise Http404(f"Offer {offer_id} is no longer available.") from None
     template = "offers/detail.html"
     if request.htmx and not request.htmx.boosted and not request.htmx.history_restore_request:
         template += "#offer-fields"

@@ -266,3 +266,29 @@ def test_launch_links_carry_disk_type_and_the_search_to_come_back_to(operator_cl
     links = re.findall(r'href="/offers/\d+/launch/\?([^"]+)"', html)
     assert links
     assert links[0] == "disk=40&amp;type=bid&amp;back=gpu%3DRTX%2B4090%26disk%3D40%26type%3Dbid"
+
+
+def test_when_vast_is_busy_an_earlier_answer_is_shown_and_marked(viewer_client, upstream):
+    from dashboard import vast
+
+    viewer_client.get("/offers/?gpu=RTX+4090")
+    search = vast.OfferSearch(gpu_names=("RTX 4090",))
+    cache.delete(vast._offers_key(search))  # the 20 s window is over
+    faults.inject("bundles", status=429)
+    response = viewer_client.get("/offers/?gpu=RTX+4090")
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert 'data-testid="offers-stale"' in html
+    assert "Vast.ai is busy right now" in html
+    assert _rows(response)
+    fresh = viewer_client.get("/offers/?gpu=RTX+3090")  # nothing earlier to show
+    assert fresh.status_code == 429
+    assert fresh.content.decode().count("Try again") <= 1
+
+
+def test_offer_details_opened_from_the_results_ask_vast_nothing(viewer_client, upstream):
+    first_id = _rows(viewer_client.get("/offers/?gpu=RTX+4090&disk=30"))[0][0]
+    searches = len(_searches(upstream))
+    fragment = viewer_client.get(f"/offers/{first_id}/?gpu=RTX+4090&disk=30", headers=HX)
+    assert fragment.status_code == 200
+    assert len(_searches(upstream)) == searches

@@ -254,6 +254,7 @@ def test_production_settings_pass_the_deploy_checks(tmp_path):
         "SECURE_HSTS_INCLUDE_SUBDOMAINS": "true",
         "SECURE_HSTS_PRELOAD": "true",
         "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "REDIS_URL": "redis://127.0.0.1:6379/0",
     }
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
@@ -264,6 +265,11 @@ def test_production_settings_pass_the_deploy_checks(tmp_path):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+    env.pop("REDIS_URL")
+    per_process = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy"], env=env, capture_output=True, text=True, check=False
+    )
+    assert "dashboard.W001" in per_process.stderr + per_process.stdout
 
 
 def test_refuses_to_start_with_debug_off_and_the_development_key():

@@ -11,6 +11,7 @@ source is the official vastai 1.9.1 client.
 
 import hashlib
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -82,12 +83,16 @@ __all__ = [
     "list_instances",
     "list_instances_cached",
     "peek_instances",
+    "peek_offers",
+    "OfferResults",
     "relabel",
     "reset_client",
     "search_offers",
     "search_offers_cached",
     "set_state",
 ]
+
+logger = logging.getLogger(__name__)
 
 _client: VastClient | None = None
 _client_lock = threading.Lock()
@@ -146,25 +151,73 @@ def search_offers(query: Mapping[str, Any] | OfferSearch) -> list[Offer]:
     return get_client().search_offers(query)
 
 
-def search_offers_cached(search: OfferSearch) -> list[Offer]:
+class OfferResults(list):
+    """Offers, with when Vast listed them (`as_of`, epoch seconds) and whether they are an older
+    answer served because Vast was busy (`stale`)."""
+
+    as_of: float = 0.0
+    stale: bool = False
+
+    @property
+    def age(self) -> float:
+        return max(0.0, time.time() - self.as_of)
+
+
+def _offers_key(search: OfferSearch) -> str:
+    upstream = [settings.VAST_URL, bool(settings.VAST_API_KEY)]  # the simulator's offers are not Vast's
+    digest = hashlib.sha256(json.dumps([upstream, search.to_query()], sort_keys=True).encode()).hexdigest()
+    return "vast:offers:" + digest
+
+
+def _results(search: OfferSearch, entry: tuple[float, list[Offer]], *, stale: bool = False) -> OfferResults:
+    results = OfferResults(search.arrange(entry[1]))
+    results.as_of, results.stale = entry[0], stale
+    return results
+
+
+def search_offers_cached(search: OfferSearch) -> OfferResults:
     """search_offers(search), with Vast's answer shared through Django's cache for
     OFFER_CACHE_SECONDS: offers are public and change slowly, and Vast allows one search
-    every 2 s plus a daily quota. Errors are not cached."""
+    every 2 s plus a daily quota. Errors are not cached.
+
+    When Vast is busy (our rate limiter or Vast itself refuses), an answer to the same search
+    up to OFFER_STALE_SECONDS old is served instead, marked `stale`.
+    """
+    key = _offers_key(search)
+    entry = cache.get(key)
+    if entry is not None:
+        return _results(search, entry)
     query = search.to_query()
-    upstream = [settings.VAST_URL, bool(settings.VAST_API_KEY)]  # the simulator's offers are not Vast's
-    key = "vast:offers:" + hashlib.sha256(json.dumps([upstream, query], sort_keys=True).encode()).hexdigest()
-    offers = cache.get(key)
-    if offers is None:
-        offers = _fetch_once(key, lambda: get_client().search_offers(query), settings.OFFER_CACHE_SECONDS)
-    return search.arrange(offers)
+    try:
+        entry = _fetch_once(
+            key,
+            lambda: (time.time(), get_client().search_offers(query)),
+            settings.OFFER_CACHE_SECONDS,
+            keep_for=settings.OFFER_STALE_SECONDS,
+        )
+    except VastRateLimited:
+        entry = cache.get(f"{key}:stale")
+        if entry is None:
+            raise
+        logger.info("vast busy: serving offers from %.0f s ago", time.time() - entry[0])
+        return _results(search, entry, stale=True)
+    return _results(search, entry)
+
+
+def peek_offers(search: OfferSearch) -> OfferResults | None:
+    """The cached answer to `search` (fresh or kept), without asking Vast; None if there is none."""
+    key = _offers_key(search)
+    entry = cache.get(key) or cache.get(f"{key}:stale")
+    return _results(search, entry) if entry is not None else None
 
 
 # A fetcher that dies leaves its lock behind for at most this long.
 _FETCH_LOCK_SECONDS = 15
 
 
-def _fetch_once(key: str, fetch: Callable[[], Any], ttl: float, wait: float = 5.0) -> Any:
+def _fetch_once(key: str, fetch: Callable[[], Any], ttl: float, wait: float = 5.0, keep_for: float = 0) -> Any:
     """fetch() and cache its result under `key` for `ttl` s, with one caller fetching at a time.
+    With `keep_for`, a copy is also kept under `key:stale` that long, for when Vast is busy.
 
     Identical requests that miss together (ten people opening the same link) wait up to
     `wait` seconds for the first one's answer instead of each asking Vast; past that they
@@ -184,6 +237,8 @@ def _fetch_once(key: str, fetch: Callable[[], Any], ttl: float, wait: float = 5.
     try:
         value = fetch()
         cache.set(key, value, ttl)
+        if keep_for:
+            cache.set(f"{key}:stale", value, keep_for)
         return value
     finally:
         if held:

@@ -112,6 +112,10 @@ class VastRateLimited(VastError):
     ) -> None:
         if quota_exceeded and message is None:
             message = "The daily Vast.ai search quota is used up. It resets at midnight UTC."
+        elif message is None and retry_after is not None:
+            message = (
+                f"Vast.ai is limiting how often the dashboard may call it. Try again in {math.ceil(retry_after)} s."
+            )
         super().__init__(message, **kwargs)
         self.retry_after = retry_after
         self.quota_exceeded = quota_exceeded

@@ -45,7 +45,7 @@ class RateLimiter:
     `margin` widens every threshold a little, since our clock and Vast's differ.
     """
 
-    def __init__(self, api_key: str, cache, *, margin: float = 0.1, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, api_key: str, cache, *, margin: float = 0.25, clock: Callable[[], float] = time.time) -> None:
         # The cache sees a hash of the key, never the key.
         self._prefix = "vast:rl:" + hashlib.sha256(api_key.encode()).hexdigest()[:16]
         self._cache = cache
