@@ -18,11 +18,11 @@ RUN SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput \
 
 USER dashboard
 EXPOSE 8000
-# One process by default: without REDIS_URL the cache (and with it the Vast rate limiter and the
-# shared instance list) lives in that process. With REDIS_URL, raise --workers (docker-compose.yml does).
+# Without REDIS_URL each worker has its own offer and instance-list caches (the Vast rate limiter
+# then lives in the database, shared by all); docker-compose.yml adds Redis.
 ENV DATABASE_URL=sqlite:////app/data/db.sqlite3 \
     ALLOWED_HOSTS=localhost,127.0.0.1 \
-    GUNICORN_CMD_ARGS="--bind 0.0.0.0:8000 --workers 1 --threads 8 --timeout 60 --keep-alive 5 --error-logfile -"
+    GUNICORN_CMD_ARGS="--bind 0.0.0.0:8000 --workers 2 --threads 4 --timeout 60 --keep-alive 5 --error-logfile -"
 
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD python -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4).status == 200 else 1)"

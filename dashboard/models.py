@@ -48,3 +48,13 @@ class Guardrails(models.Model):
     def max_dph_for(self, role):
         """The per-launch $/hr limit of a role, or None."""
         return getattr(self, f"{role}_max_dph", None) if role else None
+
+
+class RateSlot(models.Model):
+    """When an upstream endpoint may next be called (see dashboard.vast.ratelimit.DatabaseSlots)."""
+
+    key = models.CharField(max_length=100, primary_key=True)
+    next_free = models.FloatField(default=0.0, help_text="Epoch seconds.")
+
+    def __str__(self):
+        return self.key

@@ -6,7 +6,8 @@ import pytest
 from django.core.cache import cache
 
 from dashboard import vast
-from dashboard.vast.ratelimit import RateLimiter, endpoint_for
+from dashboard.models import RateSlot
+from dashboard.vast.ratelimit import DatabaseSlots, RateLimiter, endpoint_for
 from vastsim import clock as sim_clock
 from vastsim import switches
 from vastsim.transport import SimulatorTransport
@@ -142,3 +143,53 @@ def test_default_client_uses_the_limiter_from_settings(settings):
     assert vast.get_client()._rate_limiter is not None
     settings.VAST_RATE_LIMIT = False
     assert vast.get_client()._rate_limiter is None
+
+
+def test_without_a_shared_cache_the_limiter_books_slots_in_the_database(settings):
+    settings.VAST_RATE_LIMIT = True
+    assert isinstance(vast.get_client()._rate_limiter._slots, DatabaseSlots)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_database_slots_give_concurrent_callers_distinct_slots():
+    from django.db import connections
+
+    fake = FakeTime()
+    limiter = RateLimiter("k", DatabaseSlots(), clock=fake, margin=0.0)
+    waits, lock = [], threading.Lock()
+
+    def call():
+        try:
+            wait = limiter.reserve("GET", "/api/v1/instances/", max_wait=100)
+            with lock:
+                waits.append(wait)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=call) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(waits) == pytest.approx([float(i) for i in range(6)])
+    with pytest.raises(vast.VastRateLimited):
+        limiter.reserve("GET", "/api/v1/instances/", max_wait=1)
+    assert RateSlot.objects.get().next_free == pytest.approx(fake.now + 6)
+
+
+def test_with_database_slots_a_burst_never_provokes_a_429_from_vast():
+    switches.enable("rate_limits")
+    fake = FakeTime()
+    from django.conf import settings
+
+    client = vast.VastClient(
+        settings.VASTSIM_API_KEY,
+        transport=SimulatorTransport(),
+        sleep=fake.sleep,
+        max_retries=0,
+        rate_limiter=RateLimiter(settings.VASTSIM_API_KEY, DatabaseSlots(), clock=fake),
+        read_wait=30,
+        write_wait=30,
+    )
+    _burst(client)
+    assert sum(fake.sleeps) > 0

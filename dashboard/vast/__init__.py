@@ -35,7 +35,7 @@ from dashboard.vast.errors import (
     VastTimeout,
     VastUnavailable,
 )
-from dashboard.vast.ratelimit import RateLimiter
+from dashboard.vast.ratelimit import DatabaseSlots, RateLimiter
 from dashboard.vast.search import LOCAL_SORTS, SORTABLE_FIELDS, OfferSearch
 from dashboard.vast.values import (
     RUNTYPES,
@@ -113,11 +113,19 @@ def _default_client() -> VastClient:
         timeout=httpx.Timeout(settings.VAST_READ_TIMEOUT, connect=settings.VAST_CONNECT_TIMEOUT),
         max_retries=settings.VAST_MAX_RETRIES,
         retry_after_cap=settings.VAST_RETRY_AFTER_CAP,
-        rate_limiter=RateLimiter(api_key, cache) if settings.VAST_RATE_LIMIT else None,
+        rate_limiter=RateLimiter(api_key, _rate_slots()) if settings.VAST_RATE_LIMIT else None,
         read_wait=settings.VAST_RATE_LIMIT_READ_WAIT,
         write_wait=settings.VAST_RATE_LIMIT_WRITE_WAIT,
         call_budget=settings.VAST_CALL_BUDGET,
     )
+
+
+def _rate_slots() -> Any:
+    """Where the rate limiter books Vast's slots: the cache when every process shares it (Redis),
+    else the database, so that several gunicorn workers without Redis still share one limiter."""
+    if settings.CACHES["default"]["BACKEND"].endswith("LocMemCache"):
+        return DatabaseSlots()
+    return cache
 
 
 def get_client() -> VastClient:

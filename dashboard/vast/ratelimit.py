@@ -40,15 +40,17 @@ def endpoint_for(method: str, path: str) -> tuple[str, float] | None:
 
 
 class RateLimiter:
-    """Reserves call slots per endpoint for one API key, in a Django cache.
+    """Reserves call slots per endpoint for one API key.
 
+    `slots` is where the reservations live: a Django cache (Redis shares it across replicas) or
+    `DatabaseSlots()` (shared by every process on one database, for several workers without Redis).
     `margin` widens every threshold a little, since our clock and Vast's differ.
     """
 
-    def __init__(self, api_key: str, cache, *, margin: float = 0.25, clock: Callable[[], float] = time.time) -> None:
-        # The cache sees a hash of the key, never the key.
+    def __init__(self, api_key: str, slots, *, margin: float = 0.25, clock: Callable[[], float] = time.time) -> None:
+        # The store sees a hash of the key, never the key.
         self._prefix = "vast:rl:" + hashlib.sha256(api_key.encode()).hexdigest()[:16]
-        self._cache = cache
+        self._slots = slots if hasattr(slots, "book") else CacheSlots(slots)
         self._margin = margin
         self._clock = clock
 
@@ -61,22 +63,65 @@ class RateLimiter:
         if endpoint is None:
             return 0.0
         name, threshold = endpoint
-        key = f"{self._prefix}:{name}"
-        with self._locked(key):
-            now = self._clock()
-            start = max(now, self._cache.get(key) or 0.0)
-            wait = start - now
-            if wait > max_wait:
-                seconds = math.ceil(wait)
-                raise VastRateLimited(
-                    f"Vast.ai is busy: the team is calling it as fast as Vast allows. Try again in {seconds} s.",
-                    retry_after=wait,
-                )
-            self._cache.set(key, start + threshold + self._margin, timeout=math.ceil(wait + threshold + 60))
+        wait = self._slots.book(f"{self._prefix}:{name}", self._clock, threshold + self._margin, max_wait)
+        if wait > max_wait:
+            raise VastRateLimited(
+                f"Vast.ai is busy: the team is calling it as fast as Vast allows. Try again in {math.ceil(wait)} s.",
+                retry_after=wait,
+            )
         return wait
 
-    def _locked(self, key: str):
-        return _CacheLock(self._cache, f"{key}:lock")
+
+class CacheSlots:
+    """Slot reservations in a Django cache, under a short `cache.add` lock."""
+
+    def __init__(self, cache) -> None:
+        self.cache = cache
+
+    def book(self, key: str, clock: Callable[[], float], spacing: float, max_wait: float) -> float:
+        """Reserve the next free moment for `key` and return the wait until it; past `max_wait`,
+        return the wait without reserving."""
+        with _CacheLock(self.cache, f"{key}:lock"):
+            now = clock()
+            start = max(now, self.cache.get(key) or 0.0)
+            wait = start - now
+            if wait <= max_wait:
+                self.cache.set(key, start + spacing, timeout=math.ceil(wait + spacing + 60))
+        return wait
+
+
+class DatabaseSlots:
+    """Slot reservations in the database: a row lock (SQLite: the write lock) orders them."""
+
+    def book(self, key: str, clock: Callable[[], float], spacing: float, max_wait: float) -> float:
+        """As CacheSlots.book."""
+        from django.db import OperationalError
+
+        deadline = time.monotonic() + _LOCK_TIMEOUT
+        while True:
+            try:
+                return self._book(key, clock, spacing, max_wait)
+            except OperationalError:
+                # SQLite answers "locked" at once in some modes instead of waiting its busy timeout.
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(_LOCK_SPIN * 5)
+
+    @staticmethod
+    def _book(key: str, clock: Callable[[], float], spacing: float, max_wait: float) -> float:
+        from django.db import transaction
+
+        from dashboard.models import RateSlot
+
+        with transaction.atomic():
+            slot, _ = RateSlot.objects.select_for_update().get_or_create(key=key)
+            now = clock()
+            start = max(now, slot.next_free)
+            wait = start - now
+            if wait <= max_wait:
+                slot.next_free = start + spacing
+                slot.save(update_fields=["next_free"])
+        return wait
 
 
 class _CacheLock:
