@@ -273,7 +273,7 @@ def test_when_vast_is_busy_an_earlier_answer_is_shown_and_marked(viewer_client, 
 
     viewer_client.get("/offers/?gpu=RTX+4090")
     search = vast.OfferSearch(gpu_names=("RTX 4090",))
-    cache.delete(vast._offers_key(search))  # the 20 s window is over
+    cache.delete_many([vast._offers_key(search), vast._matches_key(search)])  # the 20 s window is over
     faults.inject("bundles", status=429)
     response = viewer_client.get("/offers/?gpu=RTX+4090")
     html = response.content.decode()
@@ -292,3 +292,20 @@ def test_offer_details_opened_from_the_results_ask_vast_nothing(viewer_client, u
     fragment = viewer_client.get(f"/offers/{first_id}/?gpu=RTX+4090&disk=30", headers=HX)
     assert fragment.status_code == 200
     assert len(_searches(upstream)) == searches
+
+
+def test_another_order_of_a_complete_answer_is_sorted_here_without_asking_vast(viewer_client, upstream):
+    first = viewer_client.get("/offers/?gpu=H100+SXM&order=dph_total")
+    assert 0 < len(_rows(first)) < 64  # every H100 offer fitted in one answer
+    by_dlperf = viewer_client.get("/offers/?gpu=H100+SXM&order=-dlperf", headers=HX)
+    assert len(_searches(upstream)) == 1
+    from dashboard import vast
+
+    expected = vast.search_offers({**vast.OfferSearch(gpu_names=("H100 SXM",), order="-dlperf").to_query()})
+    assert [int(i) for i, _ in _rows(by_dlperf)] == [o.id for o in expected]
+
+
+def test_an_incomplete_answer_is_not_resorted_locally(viewer_client, upstream):
+    viewer_client.get("/offers/?order=dph_total")  # 64 of many: the cheapest, not the fastest
+    viewer_client.get("/offers/?order=-dlperf")
+    assert len(_searches(upstream)) == 2

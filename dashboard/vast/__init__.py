@@ -171,10 +171,28 @@ class OfferResults(list):
         return max(0.0, time.time() - self.as_of)
 
 
-def _offers_key(search: OfferSearch) -> str:
+def _hash_key(prefix: str, query: Mapping[str, Any]) -> str:
     upstream = [settings.VAST_URL, bool(settings.VAST_API_KEY)]  # the simulator's offers are not Vast's
-    digest = hashlib.sha256(json.dumps([upstream, search.to_query()], sort_keys=True).encode()).hexdigest()
-    return "vast:offers:" + digest
+    return prefix + hashlib.sha256(json.dumps([upstream, query], sort_keys=True).encode()).hexdigest()
+
+
+def _offers_key(search: OfferSearch) -> str:
+    return _hash_key("vast:offers:", search.to_query())
+
+
+def _matches_key(search: OfferSearch) -> str:
+    """The key of every offer matching the search's filters, whatever the order."""
+    query = {k: v for k, v in search.to_query().items() if k not in ("order", "limit")}
+    return _hash_key("vast:offers:all:", query)
+
+
+def _in_order(search: OfferSearch, offers: list[Offer]) -> list[Offer]:
+    """`offers` in the search's server-side order (missing values last), as Vast would sort them."""
+    if search.sort_field in LOCAL_SORTS:
+        return offers  # arrange() sorts these
+    known = [o for o in offers if isinstance(o.raw.get(search.sort_field), int | float | str)]
+    unknown = [o for o in offers if o not in known]
+    return sorted(known, key=lambda o: o.raw[search.sort_field], reverse=search.descending) + unknown
 
 
 def _results(search: OfferSearch, entry: tuple[float, list[Offer]], *, stale: bool = False) -> OfferResults:
@@ -188,13 +206,18 @@ def search_offers_cached(search: OfferSearch) -> OfferResults:
     OFFER_CACHE_SECONDS: offers are public and change slowly, and Vast allows one search
     every 2 s plus a daily quota. Errors are not cached.
 
-    When Vast is busy (our rate limiter or Vast itself refuses), an answer to the same search
-    up to OFFER_STALE_SECONDS old is served instead, marked `stale`.
+    An answer that held every match (fewer offers than the limit) also serves the same filters
+    in any other order, sorted here. When Vast is busy (our rate limiter or Vast itself
+    refuses), an answer to the same search up to OFFER_STALE_SECONDS old is served instead,
+    marked `stale`.
     """
     key = _offers_key(search)
     entry = cache.get(key)
     if entry is not None:
         return _results(search, entry)
+    everything = cache.get(_matches_key(search))
+    if everything is not None:
+        return _results(search, (everything[0], _in_order(search, everything[1])))
     query = search.to_query()
     try:
         entry = _fetch_once(
@@ -209,6 +232,8 @@ def search_offers_cached(search: OfferSearch) -> OfferResults:
             raise
         logger.info("vast busy: serving offers from %.0f s ago", time.time() - entry[0])
         return _results(search, entry, stale=True)
+    if len(entry[1]) < query["limit"]:
+        cache.set(_matches_key(search), entry, settings.OFFER_CACHE_SECONDS)
     return _results(search, entry)
 
 
