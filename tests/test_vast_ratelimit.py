@@ -145,9 +145,15 @@ def test_default_client_uses_the_limiter_from_settings(settings):
     assert vast.get_client()._rate_limiter is None
 
 
-def test_without_a_shared_cache_the_limiter_books_slots_in_the_database(settings):
-    settings.VAST_RATE_LIMIT = True
-    assert isinstance(vast.get_client()._rate_limiter._slots, DatabaseSlots)
+def test_without_a_shared_cache_the_limiter_books_slots_in_the_database(monkeypatch):
+    from django.conf import settings
+
+    locmem = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    redis = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1"}}
+    monkeypatch.setattr(settings, "CACHES", locmem)
+    assert isinstance(vast._rate_slots(), DatabaseSlots)
+    monkeypatch.setattr(settings, "CACHES", redis)
+    assert vast._rate_slots() is cache
 
 
 @pytest.mark.django_db(transaction=True)
