@@ -68,7 +68,7 @@ def test_each_filter_is_translated_to_the_query_json(viewer_client, upstream):
         "datacenter": {"eq": True},
         "order": [["dlperf_per_dphtotal", "desc"]],
         "type": "bid",
-        "limit": 64,
+        "limit": 256,
         "allocated_storage": 50.0,
     }
 
@@ -273,7 +273,7 @@ def test_when_vast_is_busy_an_earlier_answer_is_shown_and_marked(viewer_client, 
 
     viewer_client.get("/offers/?gpu=RTX+4090")
     search = vast.OfferSearch(gpu_names=("RTX 4090",))
-    cache.delete_many([vast._offers_key(search), vast._matches_key(search)])  # the 20 s window is over
+    cache.delete_many([vast._offers_key(search), vast._complete_index_key(search)])  # the 20 s window is over
     faults.inject("bundles", status=429)
     response = viewer_client.get("/offers/?gpu=RTX+4090")
     html = response.content.decode()
@@ -305,7 +305,26 @@ def test_another_order_of_a_complete_answer_is_sorted_here_without_asking_vast(v
     assert [int(i) for i, _ in _rows(by_dlperf)] == [o.id for o in expected]
 
 
-def test_an_incomplete_answer_is_not_resorted_locally(viewer_client, upstream):
-    viewer_client.get("/offers/?order=dph_total")  # 64 of many: the cheapest, not the fastest
-    viewer_client.get("/offers/?order=-dlperf")
-    assert len(_searches(upstream)) == 2
+def test_an_incomplete_answer_serves_nothing_else(upstream):
+    from dashboard import vast
+
+    vast.search_offers_cached(vast.OfferSearch(limit=2))  # 8 of many: the cheapest, not the fastest
+    vast.search_offers_cached(vast.OfferSearch(limit=2, order="-dlperf"))
+    vast.search_offers_cached(vast.OfferSearch(limit=2, num_gpus=2))
+    assert len(_searches(upstream)) == 3
+
+
+def test_narrower_filters_are_served_from_a_complete_wider_answer(viewer_client, upstream):
+    viewer_client.get("/offers/?gpu=RTX+4090&gpu=RTX+3090")
+    narrower = viewer_client.get("/offers/?gpu=RTX+4090&num_gpus=2&order=-dlperf_per_dphtotal", headers=HX)
+    assert len(_searches(upstream)) == 1
+    from dashboard import vast
+
+    expected = vast.search_offers(
+        vast.OfferSearch(gpu_names=("RTX 4090",), num_gpus=2, order="-dlperf_per_dphtotal").to_query()
+    )
+    assert [int(i) for i, _ in _rows(narrower)] == [o.id for o in expected][:64]
+    searches = len(_searches(upstream))
+    other_disk = viewer_client.get("/offers/?gpu=RTX+4090&disk=100")  # priced differently: ask Vast
+    assert other_disk.status_code == 200
+    assert len(_searches(upstream)) == searches + 1

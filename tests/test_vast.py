@@ -983,7 +983,7 @@ def test_an_offer_search_speaks_the_apis_units_and_the_clis_defaults():
         "geolocation": {"in": ["US", "CA"]},
         "datacenter": {"eq": True},
         "order": [["dlperf_per_dphtotal", "desc"]],
-        "limit": 64,
+        "limit": 256,  # 4 × the 64 shown: complete answers serve narrower searches
         "type": "bid",
         "allocated_storage": 40.0,
     }

@@ -180,10 +180,32 @@ def _offers_key(search: OfferSearch) -> str:
     return _hash_key("vast:offers:", search.to_query())
 
 
-def _matches_key(search: OfferSearch) -> str:
-    """The key of every offer matching the search's filters, whatever the order."""
-    query = {k: v for k, v in search.to_query().items() if k not in ("order", "limit")}
-    return _hash_key("vast:offers:all:", query)
+# Complete answers (every match fitted within the limit) remembered per rental type and disk.
+_COMPLETE_KEEP = 16
+
+
+def _complete_index_key(search: OfferSearch) -> str:
+    return _hash_key("vast:offers:complete:", {"type": search.rental_type, "disk": search.disk_gb})
+
+
+def _from_complete(search: OfferSearch) -> tuple[float, list[Offer]] | None:
+    """A fresh complete answer to a search that covers `search`, filtered and ordered for it."""
+    now = time.time()
+    for covering, as_of, key in cache.get(_complete_index_key(search)) or ():
+        if now - as_of < settings.OFFER_CACHE_SECONDS and covering.covers(search):
+            entry = cache.get(key)
+            if entry is not None:
+                return entry[0], _in_order(search, [offer for offer in entry[1] if search.matches(offer)])
+    return None
+
+
+def _remember_complete(search: OfferSearch, as_of: float, key: str) -> None:
+    """Note that the answer under `key` holds every offer matching `search` (newest first)."""
+    index_key, now = _complete_index_key(search), time.time()
+    kept = [
+        item for item in cache.get(index_key) or () if now - item[1] < settings.OFFER_CACHE_SECONDS and item[2] != key
+    ]
+    cache.set(index_key, [(search, as_of, key), *kept][:_COMPLETE_KEEP], settings.OFFER_CACHE_SECONDS)
 
 
 def _in_order(search: OfferSearch, offers: list[Offer]) -> list[Offer]:
@@ -206,8 +228,9 @@ def search_offers_cached(search: OfferSearch) -> OfferResults:
     OFFER_CACHE_SECONDS: offers are public and change slowly, and Vast allows one search
     every 2 s plus a daily quota. Errors are not cached.
 
-    An answer that held every match (fewer offers than the limit) also serves the same filters
-    in any other order, sorted here. When Vast is busy (our rate limiter or Vast itself
+    An answer that held every match (fewer offers than asked for) also serves, filtered and
+    sorted here, any search it covers: the same filters in another order, or narrower filters
+    (a GPU model added, a higher minimum). When Vast is busy (our rate limiter or Vast itself
     refuses), an answer to the same search up to OFFER_STALE_SECONDS old is served instead,
     marked `stale`.
     """
@@ -215,9 +238,9 @@ def search_offers_cached(search: OfferSearch) -> OfferResults:
     entry = cache.get(key)
     if entry is not None:
         return _results(search, entry)
-    everything = cache.get(_matches_key(search))
-    if everything is not None:
-        return _results(search, (everything[0], _in_order(search, everything[1])))
+    derived = _from_complete(search)
+    if derived is not None:
+        return _results(search, derived)
     query = search.to_query()
     try:
         entry = _fetch_once(
@@ -233,7 +256,7 @@ def search_offers_cached(search: OfferSearch) -> OfferResults:
         logger.info("vast busy: serving offers from %.0f s ago", time.time() - entry[0])
         return _results(search, entry, stale=True)
     if len(entry[1]) < query["limit"]:
-        cache.set(_matches_key(search), entry, settings.OFFER_CACHE_SECONDS)
+        _remember_complete(search, entry[0], key)
     return _results(search, entry)
 
 

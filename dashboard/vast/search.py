@@ -26,8 +26,9 @@ LOCAL_SORTS: Final[dict[str, Callable[[Offer], Any]]] = {
     "gpu_name": lambda offer: offer.gpu_name,
     "geolocation": lambda offer: offer.geolocation,
 }
-# A local sort sees only what Vast returned, so it asks for more, cheapest first.
-_LOCAL_SORT_FETCH_FACTOR = 4
+# Every search asks Vast for this many times the offers shown: a local sort sees only what Vast
+# returned, and an answer that holds every match serves other orders and narrower filters locally.
+FETCH_FACTOR = 4
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -93,13 +94,56 @@ class OfferSearch:
             query["id"] = {"eq": self.offer_id}
         if self.sort_field in LOCAL_SORTS:
             query["order"] = [["dph_total", "asc"]]
-            query["limit"] = self.limit * _LOCAL_SORT_FETCH_FACTOR
         else:
             query["order"] = [[self.sort_field, "desc" if self.descending else "asc"]]
-            query["limit"] = self.limit
+        query["limit"] = self.limit * FETCH_FACTOR
         query["type"] = self.rental_type
         query["allocated_storage"] = float(self.disk_gb)
         return query
+
+    def covers(self, narrower: "OfferSearch") -> bool:
+        """Whether every offer `narrower` finds is also found by this search (same pricing: rental
+        type and disk), so that a complete answer to this one can be filtered down to it."""
+        if (self.rental_type, self.disk_gb) != (narrower.rental_type, narrower.disk_gb):
+            return False
+        at_least = ("num_gpus", "min_gpu_ram_gb", "min_reliability_pct", "min_cuda", "min_inet_down")
+        for name in at_least:
+            mine, theirs = getattr(self, name), getattr(narrower, name)
+            if mine is not None and (theirs is None or theirs < mine):
+                return False
+        if self.max_dph is not None and (narrower.max_dph is None or narrower.max_dph > self.max_dph):
+            return False
+        for name in ("gpu_names", "countries"):
+            mine, theirs = set(getattr(self, name)), set(getattr(narrower, name))
+            if mine and (not theirs or not theirs <= mine):
+                return False
+        if self.offer_id is not None and narrower.offer_id != self.offer_id:
+            return False
+        return (not self.verified_only or narrower.verified_only) and (
+            not self.datacenter_only or narrower.datacenter_only
+        )
+
+    def matches(self, offer: Offer) -> bool:
+        """Whether `offer` passes this search's filters, as Vast applies them (see to_query)."""
+
+        def at_least(value: float | None, bound: float | None) -> bool:
+            return bound is None or (value is not None and value >= bound)
+
+        return (
+            (not self.gpu_names or offer.gpu_name in self.gpu_names)
+            and at_least(offer.num_gpus, self.num_gpus)
+            and at_least(offer.gpu_ram, None if self.min_gpu_ram_gb is None else self.min_gpu_ram_gb * 1000)
+            and (self.max_dph is None or offer.dph_total <= self.max_dph)
+            and at_least(
+                offer.reliability, None if self.min_reliability_pct is None else self.min_reliability_pct / 100
+            )
+            and at_least(offer.cuda_max_good, self.min_cuda)
+            and at_least(offer.inet_down, self.min_inet_down)
+            and (not self.countries or offer.country in self.countries)
+            and (not self.verified_only or offer.verified)
+            and (not self.datacenter_only or bool(offer.datacenter))
+            and (self.offer_id is None or offer.id == self.offer_id)
+        )
 
     def arrange(self, offers: list[Offer]) -> list[Offer]:
         """Apply a local sort (missing values last) and the limit; a server sort is kept as is."""
