@@ -328,3 +328,19 @@ def test_narrower_filters_are_served_from_a_complete_wider_answer(viewer_client,
     other_disk = viewer_client.get("/offers/?gpu=RTX+4090&disk=100")  # priced differently: ask Vast
     assert other_disk.status_code == 200
     assert len(_searches(upstream)) == searches + 1
+
+
+def test_when_vast_is_busy_a_narrower_search_is_served_from_an_earlier_wider_answer(viewer_client, upstream):
+    from dashboard import vast
+
+    viewer_client.get("/offers/?gpu=RTX+4090&gpu=RTX+3090")
+    wide = vast.OfferSearch(gpu_names=("RTX 4090", "RTX 3090"))
+    index_key = vast._complete_index_key(wide)
+    aged = [(search, as_of - 60, key) for search, as_of, key in cache.get(index_key)]  # a minute later
+    cache.set(index_key, aged)
+    cache.delete(vast._offers_key(wide))
+    faults.inject("bundles", status=429)
+    response = viewer_client.get("/offers/?gpu=RTX+4090&num_gpus=2")
+    assert response.status_code == 200
+    assert 'data-testid="offers-stale"' in response.content.decode()
+    assert all("RTX 4090" in row for _, row in _rows(response))

@@ -188,12 +188,13 @@ def _complete_index_key(search: OfferSearch) -> str:
     return _hash_key("vast:offers:complete:", {"type": search.rental_type, "disk": search.disk_gb})
 
 
-def _from_complete(search: OfferSearch) -> tuple[float, list[Offer]] | None:
-    """A fresh complete answer to a search that covers `search`, filtered and ordered for it."""
-    now = time.time()
+def _from_complete(search: OfferSearch, *, stale: bool = False) -> tuple[float, list[Offer]] | None:
+    """A complete answer to a search that covers `search`, filtered and ordered for it: a fresh
+    one, or with `stale` one up to OFFER_STALE_SECONDS old (for when Vast is busy)."""
+    now, max_age = time.time(), settings.OFFER_STALE_SECONDS if stale else settings.OFFER_CACHE_SECONDS
     for covering, as_of, key in cache.get(_complete_index_key(search)) or ():
-        if now - as_of < settings.OFFER_CACHE_SECONDS and covering.covers(search):
-            entry = cache.get(key)
+        if now - as_of < max_age and covering.covers(search):
+            entry = cache.get(f"{key}:stale" if stale else key)
             if entry is not None:
                 return entry[0], _in_order(search, [offer for offer in entry[1] if search.matches(offer)])
     return None
@@ -203,9 +204,9 @@ def _remember_complete(search: OfferSearch, as_of: float, key: str) -> None:
     """Note that the answer under `key` holds every offer matching `search` (newest first)."""
     index_key, now = _complete_index_key(search), time.time()
     kept = [
-        item for item in cache.get(index_key) or () if now - item[1] < settings.OFFER_CACHE_SECONDS and item[2] != key
+        item for item in cache.get(index_key) or () if now - item[1] < settings.OFFER_STALE_SECONDS and item[2] != key
     ]
-    cache.set(index_key, [(search, as_of, key), *kept][:_COMPLETE_KEEP], settings.OFFER_CACHE_SECONDS)
+    cache.set(index_key, [(search, as_of, key), *kept][:_COMPLETE_KEEP], settings.OFFER_STALE_SECONDS)
 
 
 def _in_order(search: OfferSearch, offers: list[Offer]) -> list[Offer]:
@@ -250,7 +251,7 @@ def search_offers_cached(search: OfferSearch) -> OfferResults:
             keep_for=settings.OFFER_STALE_SECONDS,
         )
     except VastRateLimited:
-        entry = cache.get(f"{key}:stale")
+        entry = cache.get(f"{key}:stale") or _from_complete(search, stale=True)
         if entry is None:
             raise
         logger.info("vast busy: serving offers from %.0f s ago", time.time() - entry[0])
