@@ -262,10 +262,19 @@ def search_offers_cached(search: OfferSearch) -> OfferResults:
 
 
 def peek_offers(search: OfferSearch) -> OfferResults | None:
-    """The cached answer to `search` (fresh or kept), without asking Vast; None if there is none."""
+    """An answer to `search` already at hand, without asking Vast: cached for it, or derived from a
+    complete wider answer; fresh if possible, else up to OFFER_STALE_SECONDS old. None if none."""
     key = _offers_key(search)
-    entry = cache.get(key) or cache.get(f"{key}:stale")
-    return _results(search, entry) if entry is not None else None
+    for lookup, stale in (
+        (lambda: cache.get(key), False),
+        (lambda: _from_complete(search), False),
+        (lambda: cache.get(f"{key}:stale"), True),
+        (lambda: _from_complete(search, stale=True), True),
+    ):
+        entry = lookup()
+        if entry is not None:
+            return _results(search, entry, stale=stale)
+    return None
 
 
 # A fetcher that dies leaves its lock behind for at most this long.
