@@ -10,6 +10,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from dashboard.htmx import wants_fragment
 from instances.models import Action
 
 CSV_COLUMNS = ["time", "user", "action", "offer", "instance", "price_per_hour", "outcome", "message"]
@@ -96,6 +97,6 @@ def audit(request):
         "sees_all": request.user.has_perm("instances.view_all_records"),
     }
     template = "audit/audit.html"
-    if request.htmx and not request.htmx.boosted and not request.htmx.history_restore_request:
+    if wants_fragment(request):
         template += "#audit-results"
     return render(request, template, context)

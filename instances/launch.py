@@ -20,6 +20,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from dashboard import vast
 from dashboard.guardrails import GuardrailExceeded, check_launch
+from dashboard.htmx import wants_fragment
 from dashboard.models import Guardrails
 from dashboard.permissions import require_perm
 from instances import records
@@ -174,7 +175,7 @@ def _page(request, offer_id):
         offer = vast.get_offer(offer_id, disk_gb=quote_disk, rental_type=rental)
     except vast.VastNotFound:
         return _offer_gone(request, offer_id, back)
-    if request.htmx and not request.htmx.boosted and not request.htmx.history_restore_request:
+    if wants_fragment(request):
         form = LaunchForm(params, offer=offer, bid=rental == "bid")
         context = _context(offer, form, token="", back=back, rental=rental, quote_disk=quote_disk)
         return render(request, "instances/launch.html#launch-price", context)
@@ -248,8 +249,7 @@ def _send(request, offer, form, token, context):
     try:
         result = vast.create_instance(offer.id, launch_request)
     except vast.VastError as exc:
-        # A garbled 2xx answer to a create may still have created the instance.
-        unknown = exc.outcome_unknown or isinstance(exc, vast.VastBadResponse)
+        unknown = exc.outcome_unknown
         records.fail(action, exc, unknown=unknown)
         logger.warning("launch of offer %s failed: %s", offer.id, exc.log_message())
         return _launch_failed(request, exc, unknown, form, context)

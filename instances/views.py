@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget, trigger_client_event
 
 from dashboard import vast
+from dashboard.htmx import wants_fragment
 from dashboard.permissions import forbidden, require_perm
 from instances import records
 from instances.forms import LabelForm
@@ -27,11 +28,6 @@ __all__ = ["destroy", "detail", "index", "label", "launch", "row", "start", "sto
 
 logger = logging.getLogger(__name__)
 STOP_POLLING = 286  # htmx cancels an `every` trigger on this status
-
-
-def _partial(request):
-    """Whether to answer with a fragment rather than the whole page."""
-    return bool(request.htmx and not request.htmx.boosted and not request.htmx.history_restore_request)
 
 
 def _find(instance_id, *, max_age=1.0):
@@ -69,7 +65,7 @@ def _done(request, level, message, default_next):
     """After an action: for htmx, the message in the alert region plus `instances-changed`;
     otherwise a redirect (to `next` or `default_next`) that shows the message."""
     messages.add_message(request, level, message)
-    if _partial(request):
+    if wants_fragment(request):
         response = reswap(retarget(render(request, "_messages.html"), "#alerts"), "innerHTML")
         return trigger_client_event(response, "instances-changed")
     return redirect(_next_url(request, default_next))
@@ -79,7 +75,7 @@ def _done(request, level, message, default_next):
 def index(request):
     """Every instance of the account, with what each costs and how to connect."""
     rows = rows_for(request.user, vast.list_instances_cached())
-    template = "instances/index.html#instance-list" if _partial(request) else "instances/index.html"
+    template = "instances/index.html#instance-list" if wants_fragment(request) else "instances/index.html"
     summary = {
         "running": sum(1 for r in rows if r.status == "running"),
         "per_hour": sum(r.burn_per_hour or 0.0 for r in rows),
@@ -102,7 +98,7 @@ def row(request, instance_id):
 def detail(request, instance_id):
     """Everything about one instance and our history of it; the region polls while it changes."""
     instance = _find(instance_id)
-    partial = _partial(request)
+    partial = wants_fragment(request)
     template = "instances/detail.html#instance-detail" if partial else "instances/detail.html"
     if instance is None:
         status = STOP_POLLING if partial else 404

@@ -10,6 +10,7 @@ from django.views.decorators.http import require_GET
 from django_htmx.http import reswap, retarget
 
 from dashboard import vast
+from dashboard.htmx import wants_fragment
 from offers.chart import price_chart
 from offers.forms import SORT_CHOICES, OfferSearchForm
 
@@ -188,7 +189,7 @@ def search(request):
         "launch_query": _launch_query(request, search),
     }
     template = "offers/search.html"
-    if request.htmx and not request.htmx.boosted and not request.htmx.history_restore_request:
+    if wants_fragment(request):
         template += "#offer-results"
         context["is_partial"] = True
         response = render(request, template, context, status=status)
@@ -216,6 +217,6 @@ def detail(request, offer_id):
         except vast.VastNotFound:
             raise Http404(f"Offer {offer_id} is no longer available.") from None
     template = "offers/detail.html"
-    if request.htmx and not request.htmx.boosted and not request.htmx.history_restore_request:
+    if wants_fragment(request):
         template += "#offer-fields"
     return render(request, template, {"offer": offer, "search": search})

@@ -222,14 +222,15 @@ def error_for_response(response: httpx.Response, *, write: bool, missing: type[V
         return cls(UNKNOWN_OUTCOME if unknown else None, outcome_unknown=unknown, **details)
     if 400 <= status < 500:
         return rejected(code, msg, status)
-    return VastBadResponse(**details)
+    # An answer Vast should never give (1xx, 3xx): a write may still have happened.
+    return VastBadResponse(UNKNOWN_OUTCOME if write else None, outcome_unknown=write, **details)
 
 
 def error_for_exception(exc: httpx.RequestError, *, write: bool) -> VastError:
     """The VastError for a request that got no answer. A write that may have reached Vast
     gets `outcome_unknown` and a message that says so."""
     if not isinstance(exc, httpx.TransportError):
-        return VastBadResponse(msg=type(exc).__name__)
+        return VastBadResponse(UNKNOWN_OUTCOME if write else None, outcome_unknown=write, msg=type(exc).__name__)
     unsent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
     unknown = write and not unsent
     cls = VastTimeout if isinstance(exc, httpx.TimeoutException) else VastUnavailable
