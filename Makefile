@@ -1,4 +1,4 @@
-# Two commands on a fresh machine: `make run` (dashboard on the simulator) and `make test` (the whole suite).
+# Two commands on a fresh machine: `make run` (dashboard and its worker on the simulator) and `make test` (the whole suite).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -19,8 +19,8 @@ install: $(STAMP)
 run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py demo_user
-	@echo "Dashboard on the embedded Vast.ai simulator: http://$(HOST):$(PORT)/"
-	$(PY) manage.py runserver $(HOST):$(PORT)
+	@echo "Dashboard on the embedded Vast.ai simulator: http://$(HOST):$(PORT)/ (and its background worker)"
+	PY=$(PY) ./scripts/run-dev $(HOST):$(PORT)
 
 .venv-vastai/bin/vastai:
 	$(PYTHON) -m venv .venv-vastai
@@ -48,4 +48,4 @@ bench: install
 	$(PY) bench/offers.py
 
 clean:
-	rm -rf $(VENV) .venv-vastai staticfiles db.sqlite3
+	rm -rf $(VENV) .venv-vastai staticfiles db.sqlite3 db-huey.sqlite3

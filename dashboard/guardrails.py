@@ -1,10 +1,6 @@
 """Spending guardrails: refuse a launch over a team limit before any upstream call."""
 
-import datetime
-from collections import defaultdict
 from decimal import Decimal
-
-from django.utils import timezone
 
 from dashboard.models import Guardrails
 from dashboard.roles import role_of
@@ -19,62 +15,12 @@ class GuardrailExceeded(Exception):
         self.limit = limit
 
 
-def month_start(now=None):
-    """Midnight UTC on the first day of `now`'s month."""
-    now = now or timezone.now()
-    return now.astimezone(datetime.UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-
-
-def estimated_month_spend(user, now=None):
-    """What `user`'s launches cost this month, from our own records.
-
-    Each instance the user launched bills its launch price from launch or start until a
-    stop or destroy; the overlap with the current month is summed. Storage while stopped
-    is left out (small, and not in our records), so this is an estimate.
-    """
-    from instances.models import Action
-
-    now = now or timezone.now()
-    start = month_start(now)
-    launched = dict(
-        Action.objects.filter(
-            user=user, kind=Action.Kind.LAUNCH, outcome=Action.Outcome.SUCCESS, instance_id__isnull=False
-        ).values_list("instance_id", "price_per_hour")
-    )
-    if not launched:
-        return Decimal(0)
-    events = defaultdict(list)
-    rows = Action.objects.filter(instance_id__in=launched, outcome=Action.Outcome.SUCCESS).order_by("created_at", "id")
-    for kind, instance_id, at in rows.values_list("kind", "instance_id", "created_at"):
-        events[instance_id].append((kind, at))
-    total = Decimal(0)
-    for instance_id, price in launched.items():
-        price = price or Decimal(0)
-        running_since = None
-        for kind, at in events[instance_id]:
-            if kind in ("launch", "start") and running_since is None:
-                running_since = at
-            elif kind in ("stop", "destroy") and running_since is not None:
-                total += _billed(price, running_since, at, start)
-                running_since = None
-        if running_since is not None:
-            total += _billed(price, running_since, now, start)
-    return total.quantize(Decimal("0.01"))
-
-
-def _billed(price, begin, end, since):
-    """price × hours of [begin, end] that fall after `since`."""
-    begin = max(begin, since)
-    if end <= begin:
-        return Decimal(0)
-    hours = Decimal((end - begin).total_seconds()) / Decimal(3600)
-    return price * hours
-
-
-def check_launch(user, price_per_hour, running_instances):
+def check_launch(user, price_per_hour, running_instances, month_spend):
     """Raise GuardrailExceeded if launching at `price_per_hour` breaks a limit.
 
-    `running_instances` is how many of the user's instances run now.
+    `running_instances` is how many of the user's instances run now, and `month_spend` what
+    their instances cost this month ($, the ledger's estimate, storage included): the apps that
+    keep the ledger pass them in, so this floor decides without reading any app's models.
     """
     rails = Guardrails.current()
     role = role_of(user)
@@ -94,7 +40,7 @@ def check_launch(user, price_per_hour, running_instances):
         )
     monthly = rails.monthly_cap_per_user
     if monthly is not None:
-        spent = estimated_month_spend(user)
+        spent = Decimal(f"{month_spend:.2f}")
         if spent >= monthly:
             raise GuardrailExceeded(
                 f"Your estimated spend this month (${spent:.2f}) has reached the monthly cap of ${monthly:.2f}.",

@@ -6,6 +6,8 @@ import logging
 from django.shortcuts import render
 from django_htmx.http import reswap, retarget
 
+from dashboard import audit
+
 logger = logging.getLogger(__name__)
 
 
@@ -19,7 +21,7 @@ def forbidden(request, message):
 
 
 def require_perm(codename, action=None, message="Your role does not allow this."):
-    """View decorator: 403 unless the user has `instances.<codename>`.
+    """View decorator: 403 unless the user has `dashboard.<codename>`.
 
     When `action` (an `Action.Kind`) is given, the refused attempt is also written to the
     audit log, with the `offer_id` / `instance_id` taken from the URL.
@@ -28,19 +30,15 @@ def require_perm(codename, action=None, message="Your role does not allow this."
     def decorator(view):
         @functools.wraps(view)
         def wrapper(request, *args, **kwargs):
-            if not request.user.has_perm(f"instances.{codename}"):
+            if not request.user.has_perm(f"dashboard.{codename}"):
                 logger.info("forbidden: %s lacks %s for %s %s", request.user, codename, request.method, request.path)
                 if action is not None:
-                    from instances.models import Action
-
-                    Action.objects.create(
-                        user=request.user,
-                        username=request.user.get_username(),
-                        kind=action,
+                    audit.forbid(
+                        request.user,
+                        action,
+                        message,
                         offer_id=kwargs.get("offer_id"),
                         instance_id=kwargs.get("instance_id"),
-                        outcome=Action.Outcome.FORBIDDEN,
-                        message=message,
                     )
                 return forbidden(request, message)
             return view(request, *args, **kwargs)

@@ -28,7 +28,7 @@ def ensure_roles():
     """Create or refresh the three groups with exactly their permissions."""
     for role, codenames in ROLE_PERMISSIONS.items():
         group, _ = Group.objects.get_or_create(name=role)
-        perms = Permission.objects.filter(content_type__app_label="instances", codename__in=codenames)
+        perms = Permission.objects.filter(content_type__app_label="dashboard", codename__in=codenames)
         group.permissions.set(perms)
 
 

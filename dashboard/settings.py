@@ -4,12 +4,14 @@ The defaults give a working `runserver`: SQLite, the local-memory cache and the
 embedded Vast.ai simulator. Every variable is documented in the README.
 """
 
+import hashlib
 import os
 from pathlib import Path
 
 import dj_database_url
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
+from huey import RedisHuey, SqliteHuey
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DEVELOPMENT_SECRET_KEY = "development-only-secret-key-do-not-use-in-production"
@@ -76,6 +78,7 @@ INSTALLED_APPS = [
     "template_partials",
     "csp",
     "axes",
+    "huey.contrib.djhuey",
     "dashboard",
     "vastsim",
     "offers",
@@ -146,6 +149,25 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+# Background work (the account watcher): Huey, its queue in Redis when REDIS_URL is set (every
+# worker and web replica shares it), else in an SQLite file beside the database, so that two
+# checkouts or two test runs on different databases never share a queue.
+_db = DATABASES["default"]
+HUEY_NAME = "dashboard-" + hashlib.sha256(f"{_db.get('HOST')}:{_db.get('PORT')}/{_db['NAME']}".encode()).hexdigest()[:12]
+if REDIS_URL:
+    HUEY = RedisHuey(HUEY_NAME, url=REDIS_URL, utc=True)
+else:
+    _db_file = Path(str(_db["NAME"])) if _db["ENGINE"].endswith("sqlite3") else BASE_DIR / f"{HUEY_NAME}.sqlite3"
+    HUEY = SqliteHuey(HUEY_NAME, filename=str(_db_file.with_name(f"{_db_file.stem}-huey.sqlite3")), utc=True)
+# The longest time between two syncs of the ledger; while an instance changes state, and right
+# after a write through the dashboard, the worker syncs every VAST_SYNC_FAST_SECONDS instead.
+VAST_SYNC_SECONDS = env_number("VAST_SYNC_SECONDS", 10.0, float)
+VAST_SYNC_FAST_SECONDS = env_number("VAST_SYNC_FAST_SECONDS", 2.0, float)
+# A sync holds a lease this long; a worker killed mid-sync blocks the others at most this long.
+VAST_SYNC_LEASE_SECONDS = env_number("VAST_SYNC_LEASE_SECONDS", 45.0, float)
+if VAST_SYNC_FAST_SECONDS <= 0 or VAST_SYNC_SECONDS < VAST_SYNC_FAST_SECONDS:
+    raise ImproperlyConfigured("VAST_SYNC_SECONDS must be at least VAST_SYNC_FAST_SECONDS, both above 0.")
+
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
@@ -157,7 +179,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "offers:search"
+LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
 # Failed-login throttling; the counts live in the database so every worker sees them.
@@ -266,5 +288,8 @@ LOGGING = {
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
         "axes": {"level": "WARNING"},
+        # The consumer logs every task it runs at INFO; the sync logs what it did itself. With a
+        # handler of its own, run_huey adds none (which would print every line twice).
+        "huey": {"handlers": ["console"], "level": "WARNING", "propagate": False},
     },
 }

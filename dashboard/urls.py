@@ -1,8 +1,12 @@
+"""The root URLconf: the one place that knows every app, so the apps need not know each other."""
+
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from dashboard import account, team, views
-from instances import audit
+from dashboard import audit_log, keys, team, views
+from instances import health, overview
+from instances.launch import launch
+from offers import urls as offer_urls
 
 team_patterns = (
     [
@@ -14,15 +18,19 @@ team_patterns = (
     "team",
 )
 
+# Launching is the instances app's, but its URL sits under the offer it launches.
+offer_patterns = ([*offer_urls.urlpatterns, path("<int:offer_id>/launch/", launch, name="launch")], "offers")
+
 urlpatterns = [
-    path("", views.home, name="home"),
+    path("", overview.overview, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("healthz/worker", health.worker, name="healthz_worker"),
     path("accounts/login/", views.login, name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("offers/", include("offers.urls")),
+    path("offers/", include(offer_patterns)),
     path("instances/", include("instances.urls")),
-    path("audit/", audit.audit, name="audit"),
-    path("keys/", account.keys, name="keys"),
-    path("account/", account.account, name="account"),
+    path("audit/", audit_log.audit, name="audit"),
+    path("keys/", keys.keys, name="keys"),
+    path("account/", overview.account, name="account"),
     path("team/", include(team_patterns)),
 ]

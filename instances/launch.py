@@ -18,15 +18,15 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 from django_htmx.http import HttpResponseClientRedirect
 
-from dashboard import vast
+from dashboard import audit, vast
 from dashboard.guardrails import GuardrailExceeded, check_launch
 from dashboard.htmx import wants_fragment
-from dashboard.models import Guardrails
+from dashboard.models import Action
 from dashboard.permissions import require_perm
-from instances import records
+from instances import costs, ledger
 from instances.forms import IMAGE_PRESETS, LaunchForm, quote
-from instances.models import Action, LaunchToken
-from instances.rows import STOPPED
+from instances.models import Instance, LaunchToken
+from instances.tasks import enqueue_sync
 from offers.forms import OfferSearchForm
 
 logger = logging.getLogger(__name__)
@@ -101,13 +101,8 @@ def _claim(token):
 
 
 def _running_count(user):
-    """How many instances `user` launched through the dashboard are up now; only counted
-    (from the shared list) when the team caps it."""
-    if Guardrails.current().max_running_per_user is None:
-        return 0
-    instances = vast.list_instances_cached()
-    mine = {i for i, (user_id, _) in records.launchers(i.id for i in instances).items() if user_id == user.pk}
-    return sum(1 for i in instances if i.id in mine and i.status not in STOPPED | {"destroyed"})
+    """How many instances `user` launched through the dashboard hold GPUs now, from the ledger."""
+    return Instance.objects.filter(launched_by=user, gone_at__isnull=True, status__in=costs.BILLED_AS_RUNNING).count()
 
 
 def _context(offer, form, *, token, back, rental, quote_disk, error=None):
@@ -218,9 +213,9 @@ def _submit(request, offer_id):
         return _render_form(request, context)
     price = quote(offer, form.cleaned_data["disk"], form.cleaned_data.get("price"))["total"]
     try:
-        check_launch(request.user, price, _running_count(request.user))
+        check_launch(request.user, price, _running_count(request.user), costs.month_spend(request.user))
     except GuardrailExceeded as exc:
-        records.forbid(request.user, Action.Kind.LAUNCH, exc.message, offer_id=offer_id)
+        audit.forbid(request.user, Action.Kind.LAUNCH, exc.message, offer_id=offer_id)
         form.add_error(None, exc.message)
         return _render_form(request, context, status=403)
     if not _claim(token):
@@ -243,26 +238,37 @@ def _send(request, offer, form, token, context):
         "env_keys": sorted(launch_request.env),
         "gpu": f"{offer.num_gpus}× {offer.gpu_name}",
     }
-    action = records.begin(request.user, Action.Kind.LAUNCH, offer_id=offer.id, price=price, detail=detail)
+    action = audit.begin(request.user, Action.Kind.LAUNCH, offer_id=offer.id, price=price, detail=detail)
     token.action = action
     token.save(update_fields=["action"])
     try:
         result = vast.create_instance(offer.id, launch_request)
     except vast.VastError as exc:
         unknown = exc.outcome_unknown
-        records.fail(action, exc, unknown=unknown)
+        audit.fail(action, exc, unknown=unknown)
         logger.warning("launch of offer %s failed: %s", offer.id, exc.log_message())
         return _launch_failed(request, exc, unknown, form, context)
     except Exception as exc:
-        records.fail(action, exc)
+        audit.fail(action, exc)
         raise
+    ledger.record_launch(
+        request.user,
+        result.instance_id,
+        offer,
+        price=price,
+        label=launch_request.label,
+        image=launch_request.image,
+        disk=launch_request.disk,
+        started=result.started,
+    )
+    enqueue_sync()
     what = f"instance {result.instance_id} ({offer.num_gpus}× {offer.gpu_name}, ${price:.3f}/hr)"
     if result.started:
-        records.succeed(action, f"Launched {what}.", instance_id=result.instance_id)
+        audit.succeed(action, f"Launched {what}.", instance_id=result.instance_id)
         messages.success(request, f"Launched {what}. It is starting; this page updates when it is running.")
     else:
         note = result.message or "the resources are not available right now"
-        records.succeed(action, f"Created {what} but Vast.ai left it stopped: {note}", instance_id=result.instance_id)
+        audit.succeed(action, f"Created {what} but Vast.ai left it stopped: {note}", instance_id=result.instance_id)
         messages.warning(
             request,
             f"Vast.ai created {what} but left it stopped: {note}. Its disk is billed while it waits; "
@@ -275,6 +281,7 @@ def _launch_failed(request, exc, unknown, form, context):
     """The page for a launch Vast did not confirm: may have happened, offer gone, or refused."""
     offer = context["offer"]
     if unknown:
+        enqueue_sync()  # if it happened, the next sync finds it
         messages.warning(
             request,
             f"Vast.ai did not confirm the launch of offer {offer.id}, so it may have happened. "

@@ -1,65 +1,6 @@
-"""Our own records of writes to Vast: written around every call, read for "launched by".
+"""Who launched what through the dashboard, from the audit log's successful launches."""
 
-Each write goes through `begin` (a PENDING row, written before the call so that a crash
-mid-call still leaves a trace) and then exactly one of `succeed` or `fail`.
-"""
-
-from decimal import Decimal
-
-from dashboard import vast
-from instances.models import Action
-
-
-def begin(user, kind, *, offer_id=None, instance_id=None, price=None, detail=None):
-    """A PENDING Action for `user` about to do `kind`; `price` is $/hr (float or None)."""
-    return Action.objects.create(
-        user=user,
-        username=user.get_username(),
-        kind=kind,
-        offer_id=offer_id,
-        instance_id=instance_id,
-        price_per_hour=None if price is None else Decimal(f"{price:.6f}"),
-        outcome=Action.Outcome.PENDING,
-        detail=detail or {},
-    )
-
-
-def succeed(action, message="", *, instance_id=None):
-    """Move a pending action to SUCCESS, with the instance it created or touched."""
-    action.outcome = Action.Outcome.SUCCESS
-    action.message = message
-    if instance_id is not None:
-        action.instance_id = instance_id
-    action.save(update_fields=["outcome", "message", "instance_id"])
-
-
-def fail(action, error, *, unknown=None):
-    """Move a pending action to FAILED with Vast's message, or to UNKNOWN when the answer was
-    lost (`error.outcome_unknown`, or `unknown=True`). Any other exception is a dashboard fault,
-    after the call may have been sent, so it is recorded as UNKNOWN."""
-    if isinstance(error, vast.VastError):
-        lost = error.outcome_unknown if unknown is None else unknown
-        action.message = error.message
-        action.detail = {**action.detail, "error": error.error or type(error).__name__, "status": error.status}
-    else:
-        lost = True
-        action.message = "The dashboard failed while talking to Vast.ai; the change may have happened."
-        action.detail = {**action.detail, "error": type(error).__name__}
-    action.outcome = Action.Outcome.UNKNOWN if lost else Action.Outcome.FAILED
-    action.save(update_fields=["outcome", "message", "detail"])
-
-
-def forbid(user, kind, message, *, offer_id=None, instance_id=None):
-    """Record a refused attempt (the call was never sent)."""
-    return Action.objects.create(
-        user=user,
-        username=user.get_username(),
-        kind=kind,
-        offer_id=offer_id,
-        instance_id=instance_id,
-        outcome=Action.Outcome.FORBIDDEN,
-        message=message,
-    )
+from dashboard.models import Action
 
 
 def launchers(instance_ids):
@@ -69,19 +10,3 @@ def launchers(instance_ids):
         kind=Action.Kind.LAUNCH, outcome=Action.Outcome.SUCCESS, instance_id__in=list(instance_ids)
     ).values_list("instance_id", "user_id", "username")
     return {instance_id: (user_id, username) for instance_id, user_id, username in rows}
-
-
-def launched_by(instance_id, user):
-    """Whether `user` launched this instance through the dashboard."""
-    return Action.objects.filter(
-        kind=Action.Kind.LAUNCH, outcome=Action.Outcome.SUCCESS, instance_id=instance_id, user=user
-    ).exists()
-
-
-def history(instance_id, user, limit=50):
-    """The dashboard's actions on one instance, newest first: everyone's for users who may see
-    all records, else only the user's own."""
-    actions = Action.objects.filter(instance_id=instance_id)
-    if not user.has_perm("instances.view_all_records"):
-        actions = actions.filter(user=user)
-    return list(actions[:limit])

@@ -1,5 +1,6 @@
-"""An instance as the pages show it: Vast's Instance plus who launched it, what the viewer may
-do to it, and the derived numbers (age, estimated cost so far, masked environment)."""
+"""An instance as the pages show it: the ledger's row and Vast's Instance (rebuilt from the row's
+snapshot), who launched it, what the viewer may do to it, and the derived numbers (age,
+estimated cost so far from the status history, masked environment)."""
 
 from dataclasses import dataclass
 from datetime import datetime
@@ -7,7 +8,7 @@ from datetime import datetime
 from django.utils import timezone
 
 from dashboard import vast
-from instances import records
+from instances import costs, ledger
 
 STOPPED = frozenset({"stopped", "exited"})
 STARTABLE = STOPPED
@@ -22,10 +23,12 @@ class InstanceRow:
     """One instance for a page. `launched_by` is None when it was launched outside the dashboard."""
 
     instance: vast.Instance
+    ledger: object
     launched_by: str | None
     can_manage: bool
     can_destroy: bool
     now: datetime
+    cost_so_far: float | None = None
 
     @property
     def id(self):
@@ -38,7 +41,7 @@ class InstanceRow:
 
     @property
     def status(self):
-        return self.instance.status
+        return "destroyed" if self.ledger.gone_at else self.instance.status
 
     @property
     def status_label(self):
@@ -68,16 +71,13 @@ class InstanceRow:
         return None if start is None else max(0.0, (self.now - start).total_seconds() / 3600)
 
     @property
-    def cost_so_far(self):
-        """An upper estimate: hours since launch × the current $/hr (stopped time bills only storage)."""
-        if self.age_hours is None or self.instance.dph_total is None:
-            return None
-        return self.age_hours * self.instance.dph_total
+    def is_gone(self):
+        return self.ledger.gone_at is not None
 
     @property
     def burn_per_hour(self):
         """What it bills per hour now: everything while up, only the disk while stopped."""
-        return self.storage_per_hour if self.is_stopped else self.instance.dph_total
+        return costs.burn_per_hour(self.ledger)
 
     @property
     def reliability_percent(self):
@@ -86,8 +86,12 @@ class InstanceRow:
 
     @property
     def storage_per_hour(self):
-        cost = self.instance.storage_cost_per_day
-        return None if cost is None else cost / 24
+        return self.ledger.storage_per_hour
+
+    @property
+    def storage_per_day(self):
+        per_hour = self.ledger.storage_per_hour
+        return None if per_hour is None else per_hour * 24
 
     @property
     def direct_ssh_command(self):
@@ -123,23 +127,43 @@ class InstanceRow:
         )
 
 
-def rows_for(user, instances):
-    """The InstanceRows of `instances` for `user`, newest first."""
-    launched = records.launchers(instance.id for instance in instances)
-    can_manage = user.has_perm("instances.manage_instance")
-    destroy_any = user.has_perm("instances.destroy_any_instance")
-    destroy_own = user.has_perm("instances.destroy_own_instance")
-    now = timezone.now()
+def _fallback(row):
+    """A service-module Instance from the ledger's columns, for a row with no snapshot yet (just
+    launched through the dashboard, not yet synced)."""
+    intended = "stopped" if row.status == "stopped" else "running"
+    return vast.Instance(
+        id=row.vast_id,
+        label=row.label or None,
+        gpu_name=row.gpu_name or None,
+        num_gpus=row.num_gpus,
+        image=row.image or None,
+        dph_total=row.dph_total,
+        start_date=row.started_at,
+        actual_status="stopped" if row.status == "stopped" else None,
+        intended_status=intended,
+    )
+
+
+def rows_for(user, ledger_rows, now=None):
+    """The InstanceRows of these ledger rows for `user`, newest first, with lifetime costs."""
+    ledger_rows = list(ledger_rows)
+    now = now or timezone.now()
+    spent = costs.lifetime_costs(ledger_rows, now=now)
+    can_manage = user.has_perm("dashboard.manage_instance")
+    destroy_any = user.has_perm("dashboard.destroy_any_instance")
+    destroy_own = user.has_perm("dashboard.destroy_own_instance")
     rows = []
-    for instance in sorted(instances, key=lambda i: i.id, reverse=True):
-        launcher_id, launcher = launched.get(instance.id, (None, None))
+    for row in sorted(ledger_rows, key=lambda r: r.vast_id, reverse=True):
+        alive = row.gone_at is None
         rows.append(
             InstanceRow(
-                instance=instance,
-                launched_by=launcher,
-                can_manage=can_manage,
-                can_destroy=destroy_any or (destroy_own and launcher_id == user.pk),
+                instance=ledger.as_vast(row) or _fallback(row),
+                ledger=row,
+                launched_by=row.launched_by_name or None,
+                can_manage=can_manage and alive,
+                can_destroy=alive and (destroy_any or (destroy_own and row.launched_by_id == user.pk)),
                 now=now,
+                cost_so_far=spent.get(row.vast_id),
             )
         )
     return rows

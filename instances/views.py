@@ -1,9 +1,9 @@
 """Instance pages: the list, one instance, and the actions on it (start, stop, label, destroy).
 
-Pages read Vast's list through the shared cache (`vast.list_instances_cached`), so however
-many people watch, Vast is asked about once a second. A row or detail region that is changing
-state polls every 2 s and stops (status 286, no trigger) once it is stable. Actions answer htmx
-with a message for the alert region plus an `instances-changed` event that refreshes the page.
+Pages read the ledger the worker keeps (`instances.models`), never Vast, so they answer at
+once however many people watch. The list polls every few seconds (every 2 s while something
+changes) and each poll is a database read. Actions call Vast through the service module, write
+the audit log, update the ledger with what Vast confirmed, and ask the worker for a sync.
 """
 
 import logging
@@ -15,37 +15,25 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget, trigger_client_event
 
-from dashboard import vast
+from dashboard import audit, vast
 from dashboard.htmx import wants_fragment
+from dashboard.models import Action
 from dashboard.permissions import forbidden, require_perm
-from instances import records
+from instances import ledger, sync
 from instances.forms import LabelForm
-from instances.launch import launch
-from instances.models import Action
+from instances.models import Instance
 from instances.rows import rows_for
+from instances.tasks import enqueue_sync
 
-__all__ = ["destroy", "detail", "index", "label", "launch", "row", "start", "stop"]
+__all__ = ["destroy", "detail", "index", "label", "row", "start", "stop"]
 
 logger = logging.getLogger(__name__)
 STOP_POLLING = 286  # htmx cancels an `every` trigger on this status
 
 
-def _find(instance_id, *, max_age=1.0):
-    """The instance from the shared list, else asked of Vast directly (it may be brand new);
-    None if Vast has no such instance."""
-    for instance in vast.list_instances_cached(max_age=max_age):
-        if instance.id == instance_id:
-            return instance
-    try:
-        return vast.get_instance(instance_id)
-    except vast.VastNotFound:
-        return None
-
-
 def _known(instance_id):
-    """The instance if the shared list (as the page last polled it) has it, for messages and
-    records; never asks Vast, so an action makes exactly one upstream call."""
-    return next((i for i in vast.peek_instances() if i.id == instance_id), None)
+    """The instance's ledger row (live or gone) for messages and records, or None."""
+    return Instance.objects.filter(vast_id=instance_id).first()
 
 
 def _name(instance, instance_id):
@@ -71,41 +59,51 @@ def _done(request, level, message, default_next):
     return redirect(_next_url(request, default_next))
 
 
+def _poll_seconds(rows):
+    """How often the list polls the ledger: often while something changes."""
+    return 2 if any(r.instance.is_transitional for r in rows) else 5
+
+
 @require_GET
 def index(request):
-    """Every instance of the account, with what each costs and how to connect."""
-    rows = rows_for(request.user, vast.list_instances_cached())
+    """Every live instance of the account, with what each costs and how to connect (from the ledger)."""
+    rows = rows_for(request.user, Instance.objects.filter(gone_at__isnull=True))
     template = "instances/index.html#instance-list" if wants_fragment(request) else "instances/index.html"
     summary = {
         "running": sum(1 for r in rows if r.status == "running"),
         "per_hour": sum(r.burn_per_hour or 0.0 for r in rows),
     }
-    return render(request, template, {"rows": rows, "summary": summary})
+    context = {"rows": rows, "summary": summary, "sync": sync.status(), "poll_seconds": _poll_seconds(rows)}
+    return render(request, template, context)
 
 
 @require_GET
 def row(request, instance_id):
-    """One row of the list, polled while the instance changes state; 286 once it is stable."""
-    instance = _find(instance_id)
-    if instance is None:
+    """One row of the list, from the ledger; 286 once the instance is gone."""
+    found = Instance.objects.filter(vast_id=instance_id, gone_at__isnull=True).first()
+    if found is None:
         return render(request, "instances/index.html#instance-row", {"row": None}, status=STOP_POLLING)
-    (one,) = rows_for(request.user, [instance])
-    status = 200 if instance.is_transitional else STOP_POLLING
-    return render(request, "instances/index.html#instance-row", {"row": one}, status=status)
+    (one,) = rows_for(request.user, [found])
+    return render(request, "instances/index.html#instance-row", {"row": one})
 
 
 @require_GET
 def detail(request, instance_id):
-    """Everything about one instance and our history of it; the region polls while it changes."""
-    instance = _find(instance_id)
+    """Everything about one instance, live or gone, and our history of it (from the ledger)."""
+    found = Instance.objects.filter(vast_id=instance_id).first()
     partial = wants_fragment(request)
     template = "instances/detail.html#instance-detail" if partial else "instances/detail.html"
-    if instance is None:
-        status = STOP_POLLING if partial else 404
-        return render(request, template, {"row": None, "instance_id": instance_id}, status=status)
-    (one,) = rows_for(request.user, [instance])
-    context = {"row": one, "instance_id": instance_id, "history": records.history(instance_id, request.user)}
-    status = 200 if not partial or instance.is_transitional else STOP_POLLING
+    context = {"row": None, "instance_id": instance_id, "sync": sync.status()}
+    if found is None:
+        return render(request, template, context, status=STOP_POLLING if partial else 404)
+    (one,) = rows_for(request.user, [found])
+    context.update(
+        row=one,
+        history=audit.history(instance_id, request.user),
+        changes=list(found.changes.all()),
+        poll_seconds=_poll_seconds([one]),
+    )
+    status = STOP_POLLING if partial and one.is_gone else 200
     return render(request, template, context, status=status)
 
 
@@ -114,11 +112,11 @@ def _set_state(request, instance_id, state):
     kind = Action.Kind.START if state == "running" else Action.Kind.STOP
     known = _known(instance_id)
     price = known.dph_total if known else None
-    action = records.begin(request.user, kind, instance_id=instance_id, price=price, detail={"state": state})
+    action = audit.begin(request.user, kind, instance_id=instance_id, price=price, detail={"state": state})
     try:
         change = vast.set_state(instance_id, state)
     except Exception as exc:
-        records.fail(action, exc)
+        audit.fail(action, exc)
         raise
     name = _name(known, instance_id)
     if change.queued:
@@ -127,10 +125,12 @@ def _set_state(request, instance_id, state):
     elif state == "running":
         message, level = f"Starting {name}.", messages.SUCCESS
     else:
-        per_day = known.storage_cost_per_day if known else None
+        per_day = known.storage_per_hour * 24 if known and known.storage_per_hour is not None else None
         storage = f" Its disk still costs ${per_day:.2f}/day while stopped." if per_day is not None else ""
         message, level = f"Stopped {name}.{storage}", messages.SUCCESS
-    records.succeed(action, change.message or message)
+    audit.succeed(action, change.message or message)
+    ledger.record_state(instance_id, "starting" if state == "running" else "stopping")
+    enqueue_sync()
     return _done(request, level, message, reverse("instances:detail", args=[instance_id]))
 
 
@@ -156,7 +156,7 @@ def label(request, instance_id):
         return _done(request, messages.ERROR, message, reverse("instances:detail", args=[instance_id]))
     new = form.cleaned_data["label"]
     known = _known(instance_id)
-    action = records.begin(
+    action = audit.begin(
         request.user,
         Action.Kind.LABEL,
         instance_id=instance_id,
@@ -165,12 +165,14 @@ def label(request, instance_id):
     try:
         vast.relabel(instance_id, new)
     except Exception as exc:
-        records.fail(action, exc)
+        audit.fail(action, exc)
         raise
     message = (
         f"Instance {instance_id} is now labelled “{new}”." if new else f"Cleared the label of instance {instance_id}."
     )
-    records.succeed(action, message)
+    audit.succeed(action, message)
+    ledger.record_label(instance_id, new)
+    enqueue_sync()
     return _done(request, messages.SUCCESS, message, reverse("instances:detail", args=[instance_id]))
 
 
@@ -178,26 +180,28 @@ def label(request, instance_id):
 def destroy(request, instance_id):
     """Destroy an instance: anyone with destroy_any_instance, or its launcher with destroy_own_instance."""
     user = request.user
-    if not user.has_perm("instances.destroy_any_instance"):
-        if not user.has_perm("instances.destroy_own_instance"):
+    if not user.has_perm("dashboard.destroy_any_instance"):
+        if not user.has_perm("dashboard.destroy_own_instance"):
             message = "Your role does not allow destroying instances."
-        elif not records.launched_by(instance_id, user):
+        elif not Instance.objects.filter(vast_id=instance_id, launched_by=user).exists():
             message = "You may destroy only instances you launched from the dashboard. Ask an admin."
         else:
             message = None
         if message:
             logger.info("forbidden: %s may not destroy instance %s", user, instance_id)
-            records.forbid(user, Action.Kind.DESTROY, message, instance_id=instance_id)
+            audit.forbid(user, Action.Kind.DESTROY, message, instance_id=instance_id)
             return forbidden(request, message)
     known = _known(instance_id)
-    action = records.begin(user, Action.Kind.DESTROY, instance_id=instance_id, price=known.dph_total if known else None)
+    action = audit.begin(user, Action.Kind.DESTROY, instance_id=instance_id, price=known.dph_total if known else None)
     try:
         vast.destroy(instance_id)
     except Exception as exc:
-        records.fail(action, exc)
+        audit.fail(action, exc)
         raise
     message = f"Destroyed {_name(known, instance_id)}. Its disk is deleted and billing has stopped."
-    records.succeed(action, message)
+    audit.succeed(action, message)
+    ledger.record_destroyed(instance_id, user)
+    enqueue_sync()
     list_url = reverse("instances:index")
     if request.POST.get("from") == "detail":
         # The instance's own page no longer exists.

@@ -16,6 +16,17 @@ PASSWORD = "correct horse battery staple"
 
 
 @pytest.fixture(autouse=True, scope="session")
+def _huey_immediate():
+    """Tasks run in the calling thread, on Huey's in-memory storage: no queue file, no worker.
+    The tests that start a real consumer (tests/test_worker_process.py) run it in a subprocess."""
+    from huey.contrib.djhuey import HUEY
+
+    HUEY.immediate = True
+    yield
+    HUEY.immediate = False
+
+
+@pytest.fixture(autouse=True, scope="session")
 def _fast_password_hashing():
     """Tests create many users; the production hasher's cost buys nothing here."""
     with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
@@ -110,6 +121,20 @@ class RecordingTransport(httpx.BaseTransport):
     def calls(self, method=None, path_contains=""):
         """The recorded requests, filtered by method and a path fragment."""
         return [r for r in self.requests if (method is None or r.method == method) and path_contains in r.path]
+
+
+@pytest.fixture
+def synced(db):
+    """Sync the ledger from the (simulated) account now, as the worker would: call it after
+    changing the simulator so that pages, which read only the ledger, see the change."""
+    from instances import sync
+
+    def _sync():
+        outcome = sync.run(force=True)
+        assert outcome.result in ("synced", "failed"), outcome
+        return outcome
+
+    return _sync
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ import pytest
 from django.core.cache import cache
 
 from dashboard import vast
-from instances.models import Action
+from dashboard.models import Action
 from tests.test_launch import FORM, open_form
 from vastsim import faults
 

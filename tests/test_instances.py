@@ -6,7 +6,7 @@ import pytest
 from django.core.cache import cache
 
 from dashboard import vast
-from instances.models import Action
+from dashboard.models import Action
 from tests.test_launch import launch_offer, rentable_offer, said
 from vastsim import clock, faults, switches
 

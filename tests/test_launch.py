@@ -8,9 +8,9 @@ import pytest
 from django.contrib.messages import get_messages
 
 from dashboard import vast
-from dashboard.models import Guardrails
+from dashboard.models import Action, Guardrails
 from instances.launch import _claim
-from instances.models import Action, LaunchToken
+from instances.models import LaunchToken
 from vastsim import faults, switches
 
 pytestmark = pytest.mark.django_db

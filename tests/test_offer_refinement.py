@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dashboard import vast
-from dashboard.vast import OfferSearch
+from dashboard.vast import OfferSearch, offer_cache
 from dashboard.vast.search import LOCAL_SORTS, SORTABLE_FIELDS
 
 pytestmark = pytest.mark.django_db
@@ -47,7 +47,7 @@ def test_a_narrower_search_filtered_locally_equals_vasts_answer(upstream, narrow
     assert wide.covers(narrow)
     everything = vast.search_offers(wide.to_query())
     assert len(everything) < wide.to_query()["limit"]  # complete: the catalog fits
-    local = narrow.arrange(vast._in_order(narrow, [o for o in everything if narrow.matches(o)]))
+    local = narrow.arrange(offer_cache._in_order(narrow, [o for o in everything if narrow.matches(o)]))
     remote = narrow.arrange(vast.search_offers(narrow.to_query()))
     assert {o.id for o in local} == {o.id for o in remote}
     mine, theirs = _sort_values(narrow, local), _sort_values(narrow, remote)

@@ -5,6 +5,7 @@ import re
 import pytest
 from django.core.cache import cache
 
+from dashboard.vast import offer_cache
 from vastsim import faults
 
 pytestmark = pytest.mark.django_db
@@ -273,7 +274,7 @@ def test_when_vast_is_busy_an_earlier_answer_is_shown_and_marked(viewer_client, 
 
     viewer_client.get("/offers/?gpu=RTX+4090")
     search = vast.OfferSearch(gpu_names=("RTX 4090",))
-    cache.delete_many([vast._offers_key(search), vast._complete_index_key(search)])  # the 20 s window is over
+    cache.delete_many([offer_cache._offers_key(search), offer_cache._complete_index_key(search)])  # the 20 s window is over
     faults.inject("bundles", status=429)
     response = viewer_client.get("/offers/?gpu=RTX+4090")
     html = response.content.decode()
@@ -335,10 +336,10 @@ def test_when_vast_is_busy_a_narrower_search_is_served_from_an_earlier_wider_ans
 
     viewer_client.get("/offers/?gpu=RTX+4090&gpu=RTX+3090")
     wide = vast.OfferSearch(gpu_names=("RTX 4090", "RTX 3090"))
-    index_key = vast._complete_index_key(wide)
+    index_key = offer_cache._complete_index_key(wide)
     aged = [(search, as_of - 60, key) for search, as_of, key in cache.get(index_key)]  # a minute later
     cache.set(index_key, aged)
-    cache.delete(vast._offers_key(wide))
+    cache.delete(offer_cache._offers_key(wide))
     faults.inject("bundles", status=429)
     response = viewer_client.get("/offers/?gpu=RTX+4090&num_gpus=2")
     assert response.status_code == 200

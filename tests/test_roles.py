@@ -5,7 +5,7 @@ import re
 import pytest
 
 from dashboard import vast
-from instances.models import Action
+from dashboard.models import Action
 
 pytestmark = pytest.mark.django_db
 

@@ -9,9 +9,8 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from dashboard.guardrails import GuardrailExceeded, check_launch, estimated_month_spend
-from dashboard.models import Guardrails
+from dashboard.models import Action, Guardrails
 from dashboard.roles import role_of
-from instances.models import Action
 from tests.conftest import PASSWORD
 from vastsim import faults
 

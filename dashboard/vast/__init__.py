@@ -5,16 +5,13 @@ which share one pooled `VastClient` (`client`) per process, built from settings 
 With no `VAST_API_KEY` that client talks to the in-process simulator. Every answer comes back
 as a frozen dataclass (`values`, built only by `parsing`); every failure is a `VastError`
 (`errors`) whose `message` is safe to show on a page; `search` turns the offer page's filters
-into Vast's query grammar. Request shapes follow /work/shared/vast-api.md, whose strongest
+into Vast's query grammar. Request shapes follow `shared/vast-api.md` (beside this repository), whose strongest
 source is the official vastai 1.9.1 client.
 """
 
-import hashlib
-import json
 import logging
 import threading
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, Literal
 
 import httpx
@@ -23,6 +20,7 @@ from django.core.cache import cache
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
+from dashboard.vast import offer_cache, parsing
 from dashboard.vast.client import USER_AGENT, VastClient
 from dashboard.vast.errors import (
     VastAuthError,
@@ -35,6 +33,7 @@ from dashboard.vast.errors import (
     VastTimeout,
     VastUnavailable,
 )
+from dashboard.vast.offer_cache import OfferResults, peek_offers
 from dashboard.vast.ratelimit import DatabaseSlots, RateLimiter
 from dashboard.vast.search import LOCAL_SORTS, SORTABLE_FIELDS, OfferSearch
 from dashboard.vast.values import (
@@ -42,6 +41,7 @@ from dashboard.vast.values import (
     Account,
     ApiKey,
     Instance,
+    InstanceList,
     LaunchRequest,
     LaunchResult,
     Offer,
@@ -77,12 +77,11 @@ __all__ = [
     "get_client",
     "get_instance",
     "get_offer",
+    "instance_from_raw",
+    "InstanceList",
     "gpu_names",
     "list_api_keys",
-    "forget_instances",
     "list_instances",
-    "list_instances_cached",
-    "peek_instances",
     "peek_offers",
     "OfferResults",
     "relabel",
@@ -159,156 +158,9 @@ def search_offers(query: Mapping[str, Any] | OfferSearch) -> list[Offer]:
     return get_client().search_offers(query)
 
 
-class OfferResults(list):
-    """Offers, with when Vast listed them (`as_of`, epoch seconds) and whether they are an older
-    answer served because Vast was busy (`stale`)."""
-
-    as_of: float = 0.0
-    stale: bool = False
-
-    @property
-    def age(self) -> float:
-        return max(0.0, time.time() - self.as_of)
-
-
-def _hash_key(prefix: str, query: Mapping[str, Any]) -> str:
-    upstream = [settings.VAST_URL, bool(settings.VAST_API_KEY)]  # the simulator's offers are not Vast's
-    return prefix + hashlib.sha256(json.dumps([upstream, query], sort_keys=True).encode()).hexdigest()
-
-
-def _offers_key(search: OfferSearch) -> str:
-    return _hash_key("vast:offers:", search.to_query())
-
-
-# Complete answers (every match fitted within the limit) remembered per rental type and disk.
-_COMPLETE_KEEP = 16
-
-
-def _complete_index_key(search: OfferSearch) -> str:
-    return _hash_key("vast:offers:complete:", {"type": search.rental_type, "disk": search.disk_gb})
-
-
-def _from_complete(search: OfferSearch, *, stale: bool = False) -> tuple[float, list[Offer]] | None:
-    """A complete answer to a search that covers `search`, filtered and ordered for it: a fresh
-    one, or with `stale` one up to OFFER_STALE_SECONDS old (for when Vast is busy)."""
-    now, max_age = time.time(), settings.OFFER_STALE_SECONDS if stale else settings.OFFER_CACHE_SECONDS
-    for covering, as_of, key in cache.get(_complete_index_key(search)) or ():
-        if now - as_of < max_age and covering.covers(search):
-            entry = cache.get(f"{key}:stale" if stale else key)
-            if entry is not None:
-                return entry[0], _in_order(search, [offer for offer in entry[1] if search.matches(offer)])
-    return None
-
-
-def _remember_complete(search: OfferSearch, as_of: float, key: str) -> None:
-    """Note that the answer under `key` holds every offer matching `search` (newest first)."""
-    index_key, now = _complete_index_key(search), time.time()
-    kept = [
-        item for item in cache.get(index_key) or () if now - item[1] < settings.OFFER_STALE_SECONDS and item[2] != key
-    ]
-    cache.set(index_key, [(search, as_of, key), *kept][:_COMPLETE_KEEP], settings.OFFER_STALE_SECONDS)
-
-
-def _in_order(search: OfferSearch, offers: list[Offer]) -> list[Offer]:
-    """`offers` in the search's server-side order (missing values last), as Vast would sort them."""
-    if search.sort_field in LOCAL_SORTS:
-        return offers  # arrange() sorts these
-    known = [o for o in offers if isinstance(o.raw.get(search.sort_field), int | float | str)]
-    unknown = [o for o in offers if o not in known]
-    return sorted(known, key=lambda o: o.raw[search.sort_field], reverse=search.descending) + unknown
-
-
-def _results(search: OfferSearch, entry: tuple[float, list[Offer]], *, stale: bool = False) -> OfferResults:
-    results = OfferResults(search.arrange(entry[1]))
-    results.as_of, results.stale = entry[0], stale
-    return results
-
-
 def search_offers_cached(search: OfferSearch) -> OfferResults:
-    """search_offers(search), with Vast's answer shared through Django's cache for
-    OFFER_CACHE_SECONDS: offers are public and change slowly, and Vast allows one search
-    every 2 s plus a daily quota. Errors are not cached.
-
-    An answer that held every match (fewer offers than asked for) also serves, filtered and
-    sorted here, any search it covers: the same filters in another order, or narrower filters
-    (a GPU model added, a higher minimum). When Vast is busy (our rate limiter or Vast itself
-    refuses), an answer to the same search up to OFFER_STALE_SECONDS old is served instead,
-    marked `stale`.
-    """
-    key = _offers_key(search)
-    entry = cache.get(key)
-    if entry is not None:
-        return _results(search, entry)
-    derived = _from_complete(search)
-    if derived is not None:
-        return _results(search, derived)
-    query = search.to_query()
-    try:
-        entry = _fetch_once(
-            key,
-            lambda: (time.time(), get_client().search_offers(query)),
-            settings.OFFER_CACHE_SECONDS,
-            keep_for=settings.OFFER_STALE_SECONDS,
-        )
-    except VastRateLimited:
-        entry = cache.get(f"{key}:stale") or _from_complete(search, stale=True)
-        if entry is None:
-            raise
-        logger.info("vast busy: serving offers from %.0f s ago", time.time() - entry[0])
-        return _results(search, entry, stale=True)
-    if len(entry[1]) < query["limit"]:
-        _remember_complete(search, entry[0], key)
-    return _results(search, entry)
-
-
-def peek_offers(search: OfferSearch) -> OfferResults | None:
-    """An answer to `search` already at hand, without asking Vast: cached for it, or derived from a
-    complete wider answer; fresh if possible, else up to OFFER_STALE_SECONDS old. None if none."""
-    key = _offers_key(search)
-    for lookup, stale in (
-        (lambda: cache.get(key), False),
-        (lambda: _from_complete(search), False),
-        (lambda: cache.get(f"{key}:stale"), True),
-        (lambda: _from_complete(search, stale=True), True),
-    ):
-        entry = lookup()
-        if entry is not None:
-            return _results(search, entry, stale=stale)
-    return None
-
-
-# A fetcher that dies leaves its lock behind for at most this long.
-_FETCH_LOCK_SECONDS = 15
-
-
-def _fetch_once(key: str, fetch: Callable[[], Any], ttl: float, wait: float = 5.0, keep_for: float = 0) -> Any:
-    """fetch() and cache its result under `key` for `ttl` s, with one caller fetching at a time.
-    With `keep_for`, a copy is also kept under `key:stale` that long, for when Vast is busy.
-
-    Identical requests that miss together (ten people opening the same link) wait up to
-    `wait` seconds for the first one's answer instead of each asking Vast; past that they
-    fetch themselves. Errors are not cached.
-    """
-    lock = f"{key}:lock"
-    deadline = time.monotonic() + wait
-    held = True
-    while not cache.add(lock, True, _FETCH_LOCK_SECONDS):
-        time.sleep(0.05)
-        value = cache.get(key)
-        if value is not None:
-            return value
-        if time.monotonic() > deadline:
-            held = False  # fetch without the lock, and leave the fetcher's lock alone
-            break
-    try:
-        value = fetch()
-        cache.set(key, value, ttl)
-        if keep_for:
-            cache.set(f"{key}:stale", value, keep_for)
-        return value
-    finally:
-        if held:
-            cache.delete(lock)
+    """search_offers(search) through the shared offer cache. See offer_cache.search_offers_cached."""
+    return offer_cache.search_offers_cached(search, get_client().search_offers)
 
 
 def get_offer(offer_id: int, *, disk_gb: float = 10.0, rental_type: str = "on-demand") -> Offer:
@@ -323,80 +175,20 @@ def get_offer(offer_id: int, *, disk_gb: float = 10.0, rental_type: str = "on-de
 
 def create_instance(offer_id: int, request: LaunchRequest) -> LaunchResult:
     """Rent an offer, at most once. See VastClient.create_instance."""
-    try:
-        return get_client().create_instance(offer_id, request)
-    finally:
-        forget_instances()
+    return get_client().create_instance(offer_id, request)
 
 
-def list_instances() -> list[Instance]:
-    """Every instance of the account, across all pages. See VastClient.list_instances."""
+def list_instances() -> InstanceList:
+    """Every instance of the account, across all pages, with whether every page was read
+    (`complete`). See VastClient.list_instances. Only the worker's sync calls this: pages read
+    the ledger it keeps."""
     return get_client().list_instances()
 
 
-# A refresher that dies leaves its lock behind for at most this long.
-_INSTANCES_LOCK_SECONDS = 15
-# While another request refreshes, a list this much older than max_age is still served.
-_INSTANCES_STALE_GRACE = 5.0
-# Kept this long for `peek_instances` (names and prices in messages and records); freshness is max_age's job.
-_INSTANCES_KEEP_SECONDS = 600
-
-
-def _instances_key() -> str:
-    upstream = json.dumps([settings.VAST_URL, bool(settings.VAST_API_KEY)])
-    return "vast:instances:" + hashlib.sha256(upstream.encode()).hexdigest()[:16]
-
-
-def _refresh_instances(key: str) -> list[Instance]:
-    started = time.time()
-    instances = get_client().list_instances()
-    cache.set(key, (started, instances), _INSTANCES_KEEP_SECONDS)
-    return instances
-
-
-def list_instances_cached(max_age: float = 1.0, *, wait: float = 3.0) -> list[Instance]:
-    """list_instances(), shared through Django's cache so that however many pages poll, Vast
-    is asked for the list about once per `max_age` seconds.
-
-    A list fetched less than `max_age` seconds ago (and after the last write) is served
-    as is. Otherwise one caller, holding a short lock taken with `cache.add`, asks Vast;
-    the others get the previous list if it is at most a few seconds staler, else wait up
-    to `wait` seconds for the refresher and only then ask Vast themselves. Errors are not
-    cached. The write functions of this module call `forget_instances()`.
-    """
-    key = _instances_key()
-    entry = cache.get(key)
-    written = cache.get(f"{key}:written", 0.0)
-    fetched = entry[0] if entry is not None and entry[0] > written else None
-    if fetched is not None and time.time() - fetched < max_age:
-        return entry[1]
-    lock = f"{key}:lock"
-    if cache.add(lock, True, _INSTANCES_LOCK_SECONDS):
-        try:
-            return _refresh_instances(key)
-        finally:
-            cache.delete(lock)
-    if fetched is not None and time.time() - fetched < max_age + _INSTANCES_STALE_GRACE:
-        return entry[1]
-    seen = max(fetched or 0.0, written)
-    deadline = time.monotonic() + wait
-    while time.monotonic() < deadline:
-        time.sleep(0.05)
-        newer = cache.get(key)
-        if newer is not None and newer[0] > seen:
-            return newer[1]
-    return _refresh_instances(key)
-
-
-def peek_instances() -> list[Instance]:
-    """The shared instance list as last fetched (up to a minute old), without asking Vast; [] if none."""
-    entry = cache.get(_instances_key())
-    return entry[1] if entry is not None else []
-
-
-def forget_instances() -> None:
-    """Mark the shared instance list stale, so that the next read asks Vast (after any write)."""
-    cache.set(f"{_instances_key()}:written", time.time(), _INSTANCES_KEEP_SECONDS)
+def instance_from_raw(raw: Mapping[str, Any]) -> Instance:
+    """An Instance rebuilt from a stored copy of its `raw` fields (the ledger keeps them), parsed
+    exactly as a fresh answer is; VastBadResponse if the copy no longer parses."""
+    return parsing.parse_instance(dict(raw))
 
 
 def get_instance(instance_id: int) -> Instance:
@@ -406,26 +198,17 @@ def get_instance(instance_id: int) -> Instance:
 
 def set_state(instance_id: int, state: Literal["running", "stopped"]) -> StateChange:
     """Start or stop an instance. See VastClient.set_state."""
-    try:
-        return get_client().set_state(instance_id, state)
-    finally:
-        forget_instances()
+    return get_client().set_state(instance_id, state)
 
 
 def relabel(instance_id: int, label: str) -> None:
     """Set an instance's label. See VastClient.relabel."""
-    try:
-        get_client().relabel(instance_id, label)
-    finally:
-        forget_instances()
+    get_client().relabel(instance_id, label)
 
 
 def destroy(instance_id: int) -> None:
     """Destroy an instance. See VastClient.destroy."""
-    try:
-        get_client().destroy(instance_id)
-    finally:
-        forget_instances()
+    get_client().destroy(instance_id)
 
 
 def list_api_keys() -> list[ApiKey]:

@@ -23,7 +23,16 @@ from dashboard.vast.errors import (
 )
 from dashboard.vast.ratelimit import RateLimiter
 from dashboard.vast.search import OfferSearch
-from dashboard.vast.values import Account, ApiKey, Instance, LaunchRequest, LaunchResult, Offer, StateChange
+from dashboard.vast.values import (
+    Account,
+    ApiKey,
+    Instance,
+    InstanceList,
+    LaunchRequest,
+    LaunchResult,
+    Offer,
+    StateChange,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -126,16 +135,19 @@ class VastClient:
         path = f"/api/v0/asks/{_check_id(offer_id)}/"
         return self._call("PUT", path, body=request.as_body(), parse=parsing.parse_launch, missing=VastOfferUnavailable)
 
-    def list_instances(self) -> list[Instance]:
+    def list_instances(self) -> InstanceList:
         """All of the account's instances: GET /api/v1/instances/ page by page, following
-        `next_token`. Stops (with a warning) if a token repeats or after MAX_INSTANCE_PAGES pages."""
-        instances: list[Instance] = []
+        `next_token`. Stops (with a warning, and `complete` False on the answer) if a token
+        repeats or after MAX_INSTANCE_PAGES pages; a page that fails raises, so an answer with
+        `complete` True holds every instance of the account."""
+        instances = InstanceList()
         seen: set[str] = set()
         params: dict[str, Any] = {"limit": INSTANCE_PAGE_SIZE}
         for _ in range(MAX_INSTANCE_PAGES):
             page, token = self._call("GET", "/api/v1/instances/", params=params, parse=parsing.parse_instance_page)
             instances.extend(page)
             if not token:
+                instances.complete = True
                 return instances
             if token in seen:
                 logger.warning("vast instance list repeated a page token; stopping at %d instances", len(instances))

@@ -176,6 +176,11 @@ def _parse_instance(data: Any) -> Instance:
     )
 
 
+def parse_instance(data: Any) -> Instance:
+    """One instance object (as the list gives it, or a stored copy of its `raw`) → Instance."""
+    return _parse_instance(data)
+
+
 def parse_offers(data: Any) -> list[Offer]:
     """`{"offers": [...]}` from the search → offers, in Vast's order."""
     return [_parse_offer(item) for item in _list_at(data, "offers", "search answer")]

@@ -153,7 +153,9 @@ class Instance(_Picklable):
     dph_base: float | None = None
     dph_total: float | None = None
     storage_cost: float | None = None
+    storage_total_cost: float | None = None
     disk_space: float | None = None
+    gpu_util: float | None = None
     start_date: datetime | None = None
     end_date: datetime | None = None
     machine_id: int | None = None
@@ -221,11 +223,27 @@ class Instance(_Picklable):
         return _country(self.geolocation)
 
     @property
-    def storage_cost_per_day(self) -> float | None:
-        """$ per day for the disk, billed even while stopped (storage_cost is $/GB/month)."""
+    def storage_per_hour(self) -> float | None:
+        """$/hr for the disk, billed even while stopped: Vast's `storage_total_cost`, else
+        `storage_cost` ($/GB/month) × GB / 720."""
+        if self.storage_total_cost is not None:
+            return self.storage_total_cost
         if self.storage_cost is None or self.disk_space is None:
             return None
-        return self.storage_cost * self.disk_space / 30
+        return self.storage_cost * self.disk_space / 720
+
+    @property
+    def storage_cost_per_day(self) -> float | None:
+        """$ per day for the disk, billed even while stopped."""
+        per_hour = self.storage_per_hour
+        return None if per_hour is None else per_hour * 24
+
+
+class InstanceList(list):
+    """The account's instances as one list call answered them; `complete` is True only when
+    every page was read, so an instance missing from it is really gone."""
+
+    complete: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -46,7 +46,34 @@ def browser():
 
 
 @pytest.fixture
-def page(browser, live_server):
+def worker(live_server):
+    """A stand-in for the background worker while a browser test runs: a thread that syncs the
+    ledger from the simulator every half second (tests/test_worker_process.py runs the real one)."""
+    import threading
+
+    from django.db import connection
+
+    from instances import sync
+
+    stop = threading.Event()
+
+    def loop():
+        try:
+            while not stop.is_set():
+                sync.run(force=True)
+                stop.wait(0.5)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    yield
+    stop.set()
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def page(browser, live_server, worker):
     context = browser.new_context(base_url=live_server.url, viewport={"width": 1400, "height": 900})
     context.set_default_timeout(10_000)
     page = context.new_page()
@@ -66,7 +93,7 @@ def login(page):
         page.get_by_label("Username").fill(user.username)
         page.get_by_label("Password").fill(PASSWORD)
         page.get_by_role("button", name="Log in").click()
-        page.wait_for_url("**/offers/**")
+        page.wait_for_url(lambda url: "/accounts/login/" not in url)
         return page
 
     return _login

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from dashboard.htmx import wants_fragment
-from instances.models import Action
+from dashboard.models import Action
 
 CSV_COLUMNS = ["time", "user", "action", "offer", "instance", "price_per_hour", "outcome", "message"]
 
@@ -31,7 +31,7 @@ class AuditFilterForm(forms.Form):
 def _visible_actions(request, form):
     """The rows this user may see (admins: all; others: their own), filtered by the form."""
     rows = Action.objects.all()
-    if not request.user.has_perm("instances.view_all_records"):
+    if not request.user.has_perm("dashboard.view_all_records"):
         rows = rows.filter(user=request.user)
     if form.is_valid():
         data = form.cleaned_data
@@ -82,7 +82,7 @@ def _csv_response(rows):
 @require_GET
 def audit(request):
     form = AuditFilterForm(request.GET)
-    if not request.user.has_perm("instances.view_all_records"):
+    if not request.user.has_perm("dashboard.view_all_records"):
         form.fields["user"].queryset = get_user_model().objects.filter(pk=request.user.pk)
     rows = _visible_actions(request, form)
     if request.GET.get("format") == "csv":
@@ -94,7 +94,7 @@ def audit(request):
         "form": form,
         "page": page,
         "query": query.urlencode(),
-        "sees_all": request.user.has_perm("instances.view_all_records"),
+        "sees_all": request.user.has_perm("dashboard.view_all_records"),
     }
     template = "audit/audit.html"
     if wants_fragment(request):
