@@ -1,6 +1,7 @@
 """The offer search page: filters → query JSON, value columns, sorting, errors, cache, htmx."""
 
 import re
+import time
 
 import pytest
 from django.core.cache import cache
@@ -235,31 +236,58 @@ def test_gpu_filter_offers_the_api_s_gpu_names(viewer_client, upstream):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_identical_searches_that_miss_together_ask_vast_once(upstream):
+def test_identical_searches_that_miss_together_ask_vast_once(monkeypatch):
+    """Six identical searches miss the cache together: one asks Vast, five wait for its answer.
+    The timing is driven explicitly: Vast's answer is held back until all five others have
+    found the fetch lock taken, so no thread can arrive after the answer is cached."""
     import threading
 
-    from django.db import connections
+    from django.core.cache import cache as real_cache
 
     from dashboard import vast
 
-    faults.inject("bundles", latency=0.3)
+    class CountingCache:
+        """The real cache, counting refused lock claims (a search waiting for another's fetch)."""
+
+        def __init__(self):
+            self.waiting = set()  # the threads refused the fetch lock at least once
+
+        def add(self, key, *args, **kwargs):
+            added = real_cache.add(key, *args, **kwargs)
+            if not added and key.endswith(":lock"):
+                self.waiting.add(threading.get_ident())
+            return added
+
+        def __getattr__(self, name):
+            return getattr(real_cache, name)
+
+    counting = CountingCache()
+    monkeypatch.setattr(offer_cache, "cache", counting)
+    answer = vast.search_offers(vast.OfferSearch(gpu_names=("RTX 4090",)).to_query())
+    fetches, release = [], threading.Event()
+
+    def fetch(query):
+        fetches.append(query)
+        assert release.wait(timeout=10), "the waiting searches never queued up"
+        return answer
+
     search = vast.OfferSearch(gpu_names=("RTX 4090",))
     results = []
-
-    def look():
-        try:
-            results.append(len(vast.search_offers_cached(search)))
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=look) for _ in range(6)]
+    threads = [
+        threading.Thread(target=lambda: results.append(len(offer_cache.search_offers_cached(search, fetch))))
+        for _ in range(6)
+    ]
     for thread in threads:
         thread.start()
+    deadline = time.monotonic() + 10
+    while len(counting.waiting) < 5 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    release.set()
     for thread in threads:
-        thread.join()
-    assert len(set(results)) == 1
-    assert len(results) == 6
-    assert len(_searches(upstream)) == 1
+        thread.join(timeout=10)
+    assert len(counting.waiting) == 5
+    assert len(fetches) == 1
+    assert results == [len(answer)] * 6
 
 
 def test_launch_links_carry_disk_type_and_the_search_to_come_back_to(operator_client, upstream):
