@@ -135,9 +135,11 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL")
 if REDIS_URL and os.environ.get("PYTEST_XDIST_WORKER"):
-    # Parallel test workers each get their own Redis database, since tests flush the cache.
+    # Parallel test workers each get their own Redis database, since tests flush the cache: the
+    # ones after the URL's (scripts/test-services gives each concurrent run its own range).
     worker = int(os.environ["PYTEST_XDIST_WORKER"].removeprefix("gw"))
-    REDIS_URL = REDIS_URL.rsplit("/", 1)[0] + f"/{1 + worker}"
+    _redis_base, _redis_db = REDIS_URL.rsplit("/", 1)
+    REDIS_URL = f"{_redis_base}/{int(_redis_db or 0) + 1 + worker}"
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -153,7 +155,9 @@ else:
 # worker and web replica shares it), else in an SQLite file beside the database, so that two
 # checkouts or two test runs on different databases never share a queue.
 _db = DATABASES["default"]
-HUEY_NAME = "dashboard-" + hashlib.sha256(f"{_db.get('HOST')}:{_db.get('PORT')}/{_db['NAME']}".encode()).hexdigest()[:12]
+HUEY_NAME = (
+    "dashboard-" + hashlib.sha256(f"{_db.get('HOST')}:{_db.get('PORT')}/{_db['NAME']}".encode()).hexdigest()[:12]
+)
 if REDIS_URL:
     HUEY = RedisHuey(HUEY_NAME, url=REDIS_URL, utc=True)
 else:
