@@ -111,7 +111,9 @@ def spend_by_person(start=None, now=None):
     changes = _changes_of(rows)
     totals = defaultdict(float)
     for row in rows:
-        totals[row.launched_by_name] += cost_between(row, changes[row.pk], since=start, until=next_month(start), now=now)
+        totals[row.launched_by_name] += cost_between(
+            row, changes[row.pk], since=start, until=next_month(start), now=now
+        )
     return dict(totals)
 
 

@@ -20,6 +20,4 @@ def worker(request):
     body = {"last_sync_age_s": status.age_seconds, "stale": status.stale}
     if status.error:
         body["last_error"] = status.error
-    return HttpResponse(
-        json.dumps(body), status=503 if status.stale else 200, content_type="application/json"
-    )
+    return HttpResponse(json.dumps(body), status=503 if status.stale else 200, content_type="application/json")

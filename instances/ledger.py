@@ -71,7 +71,9 @@ def apply_listing(instances, *, complete, now=None):
     with transaction.atomic():
         known = {row.vast_id: row for row in Instance.objects.select_for_update().filter(vast_id__in=listed)}
         # A write through the dashboard after this answer was read knows better than the answer.
-        newer = set(StatusChange.objects.filter(at__gt=now, instance__vast_id__in=listed).values_list("instance_id", flat=True))
+        newer = set(
+            StatusChange.objects.filter(at__gt=now, instance__vast_id__in=listed).values_list("instance_id", flat=True)
+        )
         for vast_id, instance in listed.items():
             row = known.get(vast_id)
             columns = _columns(instance)

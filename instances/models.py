@@ -112,7 +112,9 @@ class LaunchToken(models.Model):
     offer_id = models.BigIntegerField()
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
-    action = models.OneToOneField("dashboard.Action", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    action = models.OneToOneField(
+        "dashboard.Action", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     def __str__(self):
         return f"launch token for offer {self.offer_id} ({'claimed' if self.claimed_at else 'open'})"

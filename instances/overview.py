@@ -7,6 +7,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from dashboard.htmx import wants_fragment
 from dashboard.models import Action
 from instances import costs, sync
 from instances.models import Instance, SyncState
@@ -111,4 +112,5 @@ def overview(request):
         activity=list(activity.order_by("-created_at", "-id")[:RECENT_ACTIVITY]),
         now=now,
     )
-    return render(request, "overview.html", context)
+    template = "overview.html#overview-body" if wants_fragment(request) else "overview.html"
+    return render(request, template, context)

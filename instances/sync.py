@@ -62,9 +62,7 @@ def claim(*, force=False, now=None):
 def _release(owner, **fields):
     """Write the outcome and free the lease, only if `owner` still holds it (a sync that ran
     past its lease must not overwrite what a newer sync wrote). True if it still held it."""
-    return bool(
-        SyncState.objects.filter(pk=1, lease_owner=owner).update(lease_owner="", lease_until=None, **fields)
-    )
+    return bool(SyncState.objects.filter(pk=1, lease_owner=owner).update(lease_owner="", lease_until=None, **fields))
 
 
 def _next_interval():
@@ -142,7 +140,9 @@ def run(*, force=False):
 
 def _account_fields(account):
     """The account's fields the pages show (the service module never keeps a secret in it)."""
-    return {key: value for key, value in asdict(account).items() if value is None or isinstance(value, str | int | float)}
+    return {
+        key: value for key, value in asdict(account).items() if value is None or isinstance(value, str | int | float)
+    }
 
 
 def _ms(started):
