@@ -6,7 +6,6 @@ idempotent: applying the same listing twice changes nothing the second time.
 
 import logging
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -15,26 +14,9 @@ from instances.models import Instance, StatusChange, SyncState
 
 logger = logging.getLogger(__name__)
 
-REDACTED = "[redacted]"
-
-
-def _scrub(value, secrets):
-    """`value` with every occurrence of a secret string replaced, however deeply nested."""
-    if isinstance(value, str):
-        for secret in secrets:
-            value = value.replace(secret, REDACTED)
-        return value
-    if isinstance(value, dict):
-        return {key: _scrub(item, secrets) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_scrub(item, secrets) for item in value]
-    return value
-
-
 def _snapshot(instance):
     """The instance's public fields as stored: JSON-safe, and never holding the account's key."""
-    secrets = [key for key in (settings.VAST_API_KEY, settings.VASTSIM_API_KEY) if key and len(key) >= 8]
-    return _scrub(dict(instance.raw), secrets)
+    return vast.redact(dict(instance.raw))
 
 
 def _columns(instance):

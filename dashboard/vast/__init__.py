@@ -85,6 +85,7 @@ __all__ = [
     "peek_offers",
     "OfferResults",
     "relabel",
+    "redact",
     "reset_client",
     "search_offers",
     "search_offers_cached",
@@ -183,6 +184,12 @@ def list_instances() -> InstanceList:
     (`complete`). See VastClient.list_instances. Only the worker's sync calls this: pages read
     the ledger it keeps."""
     return get_client().list_instances()
+
+
+def redact(value: Any) -> Any:
+    """`value` (a JSON value) with the API key, and every 8+ character fragment of it, removed
+    from every string. See redact.Redactor."""
+    return get_client().redactor.value(value)
 
 
 def instance_from_raw(raw: Mapping[str, Any]) -> Instance:

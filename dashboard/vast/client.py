@@ -22,6 +22,7 @@ from dashboard.vast.errors import (
     retry_after_seconds,
 )
 from dashboard.vast.ratelimit import RateLimiter
+from dashboard.vast.redact import Redactor
 from dashboard.vast.search import OfferSearch
 from dashboard.vast.values import (
     Account,
@@ -94,6 +95,7 @@ class VastClient:
         self.retry_after_cap = retry_after_cap
         self._sleep = sleep
         self._api_key = api_key
+        self.redactor = Redactor(api_key)
         self._rate_limiter = rate_limiter
         self._waits = {True: read_wait, False: write_wait}
         self.call_budget = call_budget
@@ -239,7 +241,7 @@ class VastClient:
                             exc.args = (exc.message,)
                         self._finish(exc, method, path, started, attempt, response.status_code)
                         raise
-                error = error_for_response(response, write=not read, missing=missing)
+                error = error_for_response(response, write=not read, missing=missing, redactor=self.redactor)
             delay = self._retry_delay(response, error, attempt - 1) if read else None
             if delay is not None and time.monotonic() - started + delay + self._read_timeout > self.call_budget:
                 # Another attempt could outlast the budget (and the web server's patience): stop here.
@@ -274,11 +276,12 @@ class VastClient:
         error.elapsed_ms = round((time.monotonic() - started) * 1000)
         if error.status is None:
             error.status = status
-        # Vast's text reaches the page and the log, so a body that echoes the key must not carry it there.
-        if error.msg and self._api_key in error.msg:
-            error.msg = error.msg.replace(self._api_key, "[redacted]")
-            error.message = error.message.replace(self._api_key, "[redacted]")
-            error.args = (error.message,)
+        # Vast's text reaches the page, the audit log and the log: whatever carried the key, not there.
+        # (error_for_response already redacted the body; this also covers every other path.)
+        error.msg = self.redactor.text(error.msg) if error.msg else error.msg
+        error.error = self.redactor.text(error.error) if error.error else error.error
+        error.message = self.redactor.text(error.message)
+        error.args = (error.message,)
 
     @staticmethod
     def _log(method: str, path: str, outcome: int | str, sent: float, attempt: int) -> None:

@@ -9,6 +9,8 @@ from typing import Any
 
 import httpx
 
+from dashboard.vast.redact import Redactor
+
 # Vast answers some bad keys with a 404 rather than a 401 (reference §9.2).
 _AUTH_MARKERS = ("auth_error", "invalid user key", "session expired")
 UNKNOWN_OUTCOME = (
@@ -161,12 +163,15 @@ def rejected(error: str | None, msg: str | None, status: int | None = None) -> V
 # Turning HTTP outcomes into errors.
 
 
-def error_fields(response: httpx.Response) -> tuple[str | None, str | None]:
-    """Vast's error code and message from any of its error body shapes (reference §9.1)."""
+def error_fields(response: httpx.Response, redactor: Redactor | None = None) -> tuple[str | None, str | None]:
+    """Vast's error code and message from any of its error body shapes (reference §9.1), with the
+    key redacted from the whole body first (so no truncation can leave a piece of it)."""
     try:
         body = response.json()
     except ValueError:
         body = response.text
+    if redactor is not None:
+        body = redactor.value(body)
     if isinstance(body, dict):
         code = body.get("error") if isinstance(body.get("error"), str) else None
         return code, _clip(vast_text(body))
@@ -200,11 +205,14 @@ def retry_after_seconds(response: httpx.Response) -> float | None:
     return None
 
 
-def error_for_response(response: httpx.Response, *, write: bool, missing: type[VastNotFound]) -> VastError:
+def error_for_response(
+    response: httpx.Response, *, write: bool, missing: type[VastNotFound], redactor: Redactor | None = None
+) -> VastError:
     """The VastError for a non-2xx answer. `missing` is the class for a plain 404/410; a 404
-    that says the key is bad is an auth failure (reference §9.2)."""
+    that says the key is bad is an auth failure (reference §9.2). `redactor` removes the key
+    from the body before anything is taken from it."""
     status = response.status_code
-    code, msg = error_fields(response)
+    code, msg = error_fields(response, redactor)
     said = f"{code} {msg}".lower()
     details: dict[str, Any] = {"status": status, "error": code, "msg": msg}
     if status == 401 or (status == 403 and code != "invalid_args"):
