@@ -12,6 +12,11 @@ class DashboardConfig(AppConfig):
     name = "dashboard"
 
     def ready(self):
+        from django.urls import register_converter
+
         from dashboard import checks  # noqa: F401  (registers the deploy checks)
+        from dashboard.converters import VastIdConverter
+
+        register_converter(VastIdConverter, "vast_id")
 
         post_migrate.connect(_create_roles, dispatch_uid="dashboard-roles")

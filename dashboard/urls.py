@@ -19,7 +19,7 @@ team_patterns = (
 )
 
 # Launching is the instances app's, but its URL sits under the offer it launches.
-offer_patterns = ([*offer_urls.urlpatterns, path("<int:offer_id>/launch/", launch, name="launch")], "offers")
+offer_patterns = ([*offer_urls.urlpatterns, path("<vast_id:offer_id>/launch/", launch, name="launch")], "offers")
 
 urlpatterns = [
     path("", overview.overview, name="home"),

@@ -5,5 +5,5 @@ from offers import views
 app_name = "offers"
 urlpatterns = [
     path("", views.search, name="search"),
-    path("<int:offer_id>/", views.detail, name="detail"),
+    path("<vast_id:offer_id>/", views.detail, name="detail"),
 ]
