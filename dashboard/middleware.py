@@ -1,10 +1,12 @@
 """Cross-cutting request handling: login everywhere, and upstream errors as pages."""
 
+import ipaddress
 import logging
 import re
 import time
 import uuid
 
+from django.conf import settings
 from django.contrib.auth.middleware import LoginRequiredMiddleware as BaseLoginRequiredMiddleware
 from django.contrib.auth.views import redirect_to_login
 from django.shortcuts import render
@@ -16,6 +18,36 @@ from dashboard.vast import VastError
 logger = logging.getLogger(__name__)
 access_logger = logging.getLogger("dashboard.access")
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+
+def client_address(request):
+    """The client's address: REMOTE_ADDR, or behind TRUSTED_PROXY_COUNT proxies the entry of
+    X-Forwarded-For that the outermost trusted proxy saw (the Nth from the right). Entries a
+    client wrote itself sit further left and are never believed."""
+    remote = request.META.get("REMOTE_ADDR", "")
+    hops = settings.TRUSTED_PROXY_COUNT
+    if hops <= 0:
+        return remote
+    chain = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
+    if len(chain) < hops:
+        return remote
+    candidate = chain[-hops]
+    try:
+        return str(ipaddress.ip_address(candidate))
+    except ValueError:
+        return remote
+
+
+class ClientAddressMiddleware:
+    """First of all: REMOTE_ADDR becomes the client's address (see `client_address`), so login
+    throttling (per username and address) and the logs see the person, not the proxy."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        request.META["REMOTE_ADDR"] = client_address(request)
+        return self.get_response(request)
 
 
 class RequestLogMiddleware:
@@ -48,6 +80,7 @@ class RequestLogMiddleware:
                     "status": response.status_code,
                     "ms": round((time.monotonic() - started) * 1000, 1),
                     "user": user.get_username() if user is not None and user.is_authenticated else None,
+                    "client": request.META.get("REMOTE_ADDR"),
                 },
             )
             return response
