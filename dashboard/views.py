@@ -1,4 +1,4 @@
-"""Project-level views: the front door, the health check and login."""
+"""Project-level views: the health check and login (the front page is instances.overview)."""
 
 import logging
 import uuid
@@ -8,21 +8,15 @@ from django.contrib.auth.decorators import login_not_required
 from django.core.cache import cache
 from django.db import connection
 from django.http import HttpResponse
-from django.shortcuts import redirect
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 logger = logging.getLogger(__name__)
 
 
-@require_GET
-def home(request):
-    return redirect("offers:search")
-
-
 @login_not_required
 @never_cache
-@require_GET
+@require_safe
 def healthz(request):
     """200 "ok" when the database and the cache answer; 503 naming the failing one otherwise."""
     try:

@@ -14,3 +14,8 @@ from django.core.wsgi import get_wsgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
 
 application = get_wsgi_application()
+
+# gunicorn runs no system checks: fail here, at start, rather than on every page.
+from dashboard.checks import fail_on_errors  # noqa: E402
+
+fail_on_errors(["staticfiles"])
