@@ -1,12 +1,12 @@
 """The launch form (what to run on a rented offer) and the relabel form."""
 
 import math
-import re
 import shlex
 
 from django import forms
 
 from dashboard import vast
+from instances import validators
 
 IMAGE_PRESETS = [
     ("pytorch/pytorch:2.5.1-cuda12.4-cudnn9-devel", "PyTorch 2.5.1 · CUDA 12.4"),
@@ -25,40 +25,10 @@ RUNTYPE_CHOICES = [
     ("jupyter", "Jupyter + SSH"),
     ("args", "Run the image's entrypoint with arguments"),
 ]
-LABEL_MAX = 1024
-ONSTART_MAX = 4048
+LABEL_MAX = validators.LABEL_MAX_BYTES
+ONSTART_MAX = validators.ONSTART_MAX
 BID_MAX = 128.0
 HOURS_PER_MONTH = 720
-_ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_PORT = re.compile(r"\d{1,5}(:\d{1,5})?(/(tcp|udp))?")
-
-
-def parse_env(text):
-    """`KEY=VALUE` lines (also `-e KEY=VALUE`, `-p 8080:8080`, `-v /host:/container`) → the
-    dict Vast takes; a docker flag maps to "1". Blank and `#` lines are skipped. Raises
-    ValidationError naming the first bad line."""
-    env = {}
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        flag, _, rest = line.partition(" ")
-        rest = rest.strip()
-        if flag == "-p" and _PORT.fullmatch(rest):
-            key, value = f"-p {rest}", "1"
-        elif flag == "-v" and ":" in rest and " " not in rest:
-            key, value = f"-v {rest}", "1"
-        else:
-            key, sep, value = (rest if flag == "-e" else line).partition("=")
-            key = key.strip()
-            if not sep or not _ENV_KEY.fullmatch(key):
-                raise forms.ValidationError(
-                    f"Line {number} (“{line[:60]}”) is not KEY=VALUE, -p HOST:CONTAINER or -v HOST:CONTAINER."
-                )
-        if key in env:
-            raise forms.ValidationError(f"Line {number} sets {key} a second time.")
-        env[key] = value
-    return env
 
 
 def storage_per_hour(offer, disk_gb):
@@ -107,7 +77,7 @@ class LaunchForm(forms.Form):
     env = forms.CharField(
         label="Environment",
         required=False,
-        help_text="One KEY=VALUE per line; -p 8080:8080 opens a port. Values are not shown again.",
+        help_text="One KEY=VALUE per line; -p 8080:8080 opens a port (no other docker options). Values are not shown again.",
         widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}),
     )
     onstart = forms.CharField(
@@ -129,10 +99,10 @@ class LaunchForm(forms.Form):
             del self.fields["price"]
 
     def clean_image(self):
-        image = self.cleaned_data["image"].strip()
-        if any(c.isspace() for c in image):
-            raise forms.ValidationError("An image name has no spaces, e.g. pytorch/pytorch:latest.")
-        return image
+        return validators.image_reference(self.cleaned_data["image"])
+
+    def clean_label(self):
+        return validators.label(self.cleaned_data["label"])
 
     def clean_disk(self):
         disk = self.cleaned_data["disk"]
@@ -148,14 +118,11 @@ class LaunchForm(forms.Form):
         return price
 
     def clean_env(self):
-        return parse_env(self.cleaned_data["env"])
+        return validators.environment(self.cleaned_data["env"])
 
     def clean_onstart(self):
         # Browsers send textarea lines with CRLF, which breaks a shell script.
-        script = self.cleaned_data["onstart"].replace("\r\n", "\n")
-        if len(script) > ONSTART_MAX:
-            raise forms.ValidationError(f"At most {ONSTART_MAX} characters (this has {len(script)}).")
-        return script
+        return validators.onstart(self.cleaned_data["onstart"])
 
     def clean_args(self):
         try:
@@ -188,3 +155,6 @@ class LabelForm(forms.Form):
     """A new label for an instance; empty clears it."""
 
     label = forms.CharField(label="Label", required=False, max_length=LABEL_MAX, strip=True)
+
+    def clean_label(self):
+        return validators.label(self.cleaned_data["label"])
