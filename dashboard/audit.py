@@ -50,8 +50,8 @@ def fail(action, error, *, unknown=None):
     action.save(update_fields=["outcome", "message", "detail"])
 
 
-def forbid(user, kind, message, *, offer_id=None, instance_id=None):
-    """Record a refused attempt (the call was never sent)."""
+def forbid(user, kind, message, *, offer_id=None, instance_id=None, limit=None):
+    """Record a refused attempt (the call was never sent); `limit` names the guardrail that refused."""
     return Action.objects.create(
         user=user,
         username=user.get_username(),
@@ -60,6 +60,7 @@ def forbid(user, kind, message, *, offer_id=None, instance_id=None):
         instance_id=instance_id,
         outcome=Action.Outcome.FORBIDDEN,
         message=message,
+        detail={"refused": limit} if limit else {},
     )
 
 

@@ -1,13 +1,24 @@
-"""Spending guardrails: refuse a launch over a team limit before any upstream call."""
+"""Spending guardrails: one serialized decision before anything that starts spending reaches Vast.
 
+Launch, Start (and later anything a policy resumes) take the decision under `person_lock(user)`,
+which serializes one person's decisions across processes and replicas. The app that keeps the
+ledger counts what the person runs and has in flight and what they spent this month, and passes
+the numbers to `check_spend`; the floor decides without reading any app's models.
+"""
+
+from contextlib import contextmanager
+from dataclasses import dataclass
 from decimal import Decimal
 
-from dashboard.models import Guardrails
+from django.db import transaction
+
+from dashboard.models import Guardrails, SpendLock
 from dashboard.roles import role_of
 
 
 class GuardrailExceeded(Exception):
-    """A launch would break a team limit; `message` names the limit."""
+    """Starting to spend would break a team limit; `message` names the limit and who set it,
+    `limit` is its short name ("max_dph", "max_running", "monthly_cap")."""
 
     def __init__(self, message, limit):
         super().__init__(message)
@@ -15,34 +26,66 @@ class GuardrailExceeded(Exception):
         self.limit = limit
 
 
-def check_launch(user, price_per_hour, running_instances, month_spend):
-    """Raise GuardrailExceeded if launching at `price_per_hour` breaks a limit.
+@contextmanager
+def person_lock(user):
+    """A transaction holding `user`'s spend lock: decisions for one person never overlap. What is
+    written inside (the pending audit row of the action) is visible to the next decision."""
+    with transaction.atomic():
+        SpendLock.objects.get_or_create(user=user)
+        SpendLock.objects.select_for_update().get(user=user)
+        yield
 
-    `running_instances` is how many of the user's instances run now, and `month_spend` what
-    their instances cost this month ($, the ledger's estimate, storage included): the apps that
-    keep the ledger pass them in, so this floor decides without reading any app's models.
-    """
+
+@dataclass(frozen=True)
+class Usage:
+    """What a person spends now: instances holding GPUs, actions sent to Vast and not yet answered,
+    and the month's estimated spend ($, storage included)."""
+
+    running: int
+    in_flight: int
+    month_spend: float
+
+    @property
+    def busy(self):
+        return self.running + self.in_flight
+
+
+def _who(rails):
+    return f" (set by {rails.updated_by})" if rails.updated_by else " (set by your admins)"
+
+
+def check_spend(user, price_per_hour, usage, *, what="launch"):
+    """Raise GuardrailExceeded if `user` starting an instance at `price_per_hour` ($/hr) would break
+    a limit, given their `usage`. `what` ("launch", "start") names the action in messages."""
     rails = Guardrails.current()
     role = role_of(user)
-    price = Decimal(str(price_per_hour))
     limit = rails.max_dph_for(role)
-    if limit is not None and price > limit:
-        raise GuardrailExceeded(
-            f"${price:.3f}/hr is over the {role} limit of ${limit:.3f}/hr per launch set by your admins.",
-            "max_dph",
-        )
+    if limit is not None and price_per_hour is not None:
+        price = Decimal(str(price_per_hour))
+        if price > limit:
+            raise GuardrailExceeded(
+                f"Refused: ${price:.3f}/hr is over the {role} limit of ${limit:.3f}/hr per instance{_who(rails)}.",
+                "max_dph",
+            )
     cap = rails.max_running_per_user
-    if cap is not None and running_instances >= cap:
+    if cap is not None and usage.busy >= cap:
+        flying = f" and {usage.in_flight} being started" if usage.in_flight else ""
         raise GuardrailExceeded(
-            f"You already run {running_instances} instance{'s' if running_instances != 1 else ''}; "
-            f"the limit is {cap} per person.",
+            f"Refused: you have {usage.running} running{flying}; the limit is {cap} per person{_who(rails)}. "
+            f"Stop one before you {what} another.",
             "max_running",
         )
     monthly = rails.monthly_cap_per_user
     if monthly is not None:
-        spent = Decimal(f"{month_spend:.2f}")
+        spent = Decimal(f"{usage.month_spend:.2f}")
         if spent >= monthly:
             raise GuardrailExceeded(
-                f"Your estimated spend this month (${spent:.2f}) has reached the monthly cap of ${monthly:.2f}.",
+                f"Refused: your estimated spend this month (${spent:.2f}, storage included) has reached the "
+                f"monthly cap of ${monthly:.2f}{_who(rails)}.",
                 "monthly_cap",
             )
+
+
+def check_launch(user, price_per_hour, running_instances, month_spend):
+    """check_spend for a launch with nothing in flight (kept for callers that count themselves)."""
+    check_spend(user, price_per_hour, Usage(running_instances, 0, month_spend))

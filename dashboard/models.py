@@ -101,6 +101,20 @@ class Guardrails(models.Model):
         return getattr(self, f"{role}_max_dph", None) if role else None
 
 
+class SpendLock(models.Model):
+    """One row per person, locked (SELECT ... FOR UPDATE) while a decision to start spending is
+    taken for them, so their parallel launches and starts are decided one after another across
+    processes and replicas. On SQLite the write lock taken at BEGIN IMMEDIATE serializes too."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True)
+
+    class Meta:
+        default_permissions = ()
+
+    def __str__(self):
+        return f"spend lock of user {self.pk}"
+
+
 class RateSlot(models.Model):
     """When an upstream endpoint may next be called (see dashboard.vast.ratelimit.DatabaseSlots)."""
 
