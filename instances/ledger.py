@@ -80,7 +80,9 @@ def apply_listing(instances, *, complete, now=None):
             row.save(update_fields=[*dirty, "last_seen"])
             if previous != row.status:
                 StatusChange.objects.create(instance=row, from_status=previous, to_status=row.status, at=now)
-            changed += bool(dirty)
+            # The snapshot moves at every answer (Vast's `duration`, `gpu_util`...): only the columns
+            # the pages sort, sum and filter on count as a change.
+            changed += any(name != "snapshot" for name in dirty)
         if complete:
             # Rows written after the answer was read (a launch just now) cannot be missing from it.
             vanished = (

@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 CHANGING = frozenset({"starting", "stopping", "rebooting"})
 BACKOFF_MAX_SECONDS = 120.0
 KEY_REJECTED = "Vast rejected the API key"
+INCOMPLETE = "Vast's instance list did not answer every page, so instances missing from it are not marked gone"
 
 
 def _owner():
@@ -127,6 +128,10 @@ def run(*, force=False):
         }
         if instances.complete:
             fields["last_success_at"] = started
+        else:
+            # Nothing is marked gone from a partial answer, and the pages must not blame the worker.
+            fields["last_error"] = INCOMPLETE
+            fields["error_since"] = SyncState.current().error_since or started
         _release(owner, **fields)
     logger.info(
         "sync: %d instances, %d changed, %s",
