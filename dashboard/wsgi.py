@@ -16,6 +16,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
 application = get_wsgi_application()
 
 # gunicorn runs no system checks: fail here, at start, rather than on every page.
-from dashboard.checks import fail_on_errors  # noqa: E402
+from dashboard.checks import STATIC_MANIFEST, fail_on_errors  # noqa: E402
 
-fail_on_errors(["staticfiles"])
+fail_on_errors([STATIC_MANIFEST])

@@ -8,6 +8,7 @@ from datetime import datetime
 from django.utils import timezone
 
 from dashboard import vast
+from dashboard.vast.values import TRANSITIONAL_STATUSES
 from instances import costs, ledger
 
 STOPPED = frozenset({"stopped", "exited"})
@@ -41,7 +42,14 @@ class InstanceRow:
 
     @property
     def status(self):
-        return "destroyed" if self.ledger.gone_at else self.instance.status
+        """The ledger's status: what the last sync saw, or what a write just made it (a stop
+        shows "stopping" at once, before the next sync brings a new snapshot)."""
+        return "destroyed" if self.ledger.gone_at else self.ledger.status
+
+    @property
+    def is_transitional(self):
+        """True while the status changes, so a page showing it should poll often."""
+        return self.status in TRANSITIONAL_STATUSES
 
     @property
     def status_label(self):

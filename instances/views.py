@@ -61,7 +61,7 @@ def _done(request, level, message, default_next):
 
 def _poll_seconds(rows):
     """How often the list polls the ledger: often while something changes."""
-    return 2 if any(r.instance.is_transitional for r in rows) else 5
+    return 2 if any(r.is_transitional for r in rows) else 5
 
 
 @require_GET

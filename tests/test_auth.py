@@ -38,7 +38,8 @@ def test_login_page_and_healthz_answer_without_a_session(client):
 def test_login_with_password_then_logout_by_post(client, viewer):
     response = client.post("/accounts/login/", {"username": "vera", "password": PASSWORD})
     assert response.status_code == 302
-    assert response["Location"] == reverse("offers:search")
+    assert response["Location"] == reverse("home") == "/"
+    assert client.get("/").status_code == 200  # the overview
     assert client.get("/offers/").status_code == 200
     assert client.get("/accounts/logout/").status_code == 405
     assert client.post("/accounts/logout/").status_code == 302

@@ -6,6 +6,9 @@ past the client's read timeout, or nothing listening at all. Whatever happens, t
 a clear message and an honest status (never a 500 or a traceback), a write is sent at most
 once and recorded as failed or unknown, a WARNING line names the failure without the key, and
 the page answers within the client's timeout (per upstream call it makes) plus a small margin.
+
+The pages that read the ledger (tests/test_fault_matrix_ledger.py) call Vast not at all; there
+the worker's sync meets the fault, and the pages say so.
 """
 
 import logging
@@ -16,10 +19,11 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
-from django.core.cache import cache
 
 from dashboard import vast
 from dashboard.models import Action
+from instances import sync
+from instances.models import Instance
 from tests.test_launch import FORM, open_form
 from vastsim import faults
 
@@ -94,21 +98,17 @@ class Target:
     write: tuple[str, Action.Kind] | None = None  # (HTTP method, the record's kind)
 
 
-INSTANCE_READS = (("instances", "GET"), ("instance", "GET"))
+# The pages and actions that call Vast during the request. An action finds the instance's name
+# and price in the ledger, so its write is its only call.
 TARGETS = {
     "offers": Target("GET", (("bundles", "POST"), ("gpu_names", "GET")), calls=2),
-    "instances": Target("GET", INSTANCE_READS),
-    "detail": Target("GET", INSTANCE_READS),
-    "row": Target("GET", INSTANCE_READS),
     "launch-form": Target("GET", (("bundles", "POST"),)),
     "launch": Target("POST", (("asks", "PUT"),), write=("PUT", Action.Kind.LAUNCH)),
-    # An action first looks the instance up in the shared list (for its name and price).
-    "start": Target("POST", (("instance", "PUT"),), calls=2, write=("PUT", Action.Kind.START)),
-    "stop": Target("POST", (("instance", "PUT"),), calls=2, write=("PUT", Action.Kind.STOP)),
-    "label": Target("POST", (("instance", "PUT"),), calls=2, write=("PUT", Action.Kind.LABEL)),
-    "destroy": Target("POST", (("instance", "DELETE"),), calls=2, write=("DELETE", Action.Kind.DESTROY)),
+    "start": Target("POST", (("instance", "PUT"),), write=("PUT", Action.Kind.START)),
+    "stop": Target("POST", (("instance", "PUT"),), write=("PUT", Action.Kind.STOP)),
+    "label": Target("POST", (("instance", "PUT"),), write=("PUT", Action.Kind.LABEL)),
+    "destroy": Target("POST", (("instance", "DELETE"),), write=("DELETE", Action.Kind.DESTROY)),
     "keys": Target("GET", (("apikeys", "GET"),)),
-    "account": Target("GET", (("user", "GET"), ("instances", "GET"))),
 }
 
 
@@ -118,10 +118,12 @@ def _offer():
     return vast.search_offers(query)[0]
 
 
-def _new_instance():
-    """An instance created through the service module, as any page would find it."""
+def new_instance():
+    """An instance created through the service module and synced into the ledger, as any page would find it."""
     request = vast.LaunchRequest(image="nvidia/cuda:12.4.1-devel-ubuntu22.04")
-    return vast.create_instance(_offer().id, request).instance_id
+    instance_id = vast.create_instance(_offer().id, request).instance_id
+    assert sync.run(force=True).result == "synced"
+    return instance_id
 
 
 def _prepare(name, client):
@@ -137,28 +139,21 @@ def _prepare(name, client):
         _, token = open_form(client, offer.id, "?disk=40")
         data = {**FORM, "token": token, "type": "on-demand", "quote_disk": "40", "back": "disk=40"}
         return url, data, f"/api/v0/asks/{offer.id}/"
-    if name in ("keys", "account"):
-        return f"/{name}/", None, None
-    instance_id = _new_instance()
-    cache.clear()  # the shared instance list must come from the broken Vast, not from setup
-    if name == "instances":
-        return "/instances/", None, None
-    if name == "detail":
-        return f"/instances/{instance_id}/", None, None
-    if name == "row":
-        return f"/instances/{instance_id}/row/", None, None
+    if name == "keys":
+        return "/keys/", None, None
+    instance_id = new_instance()
     data = {"label": "renamed"} if name == "label" else {}
     return f"/instances/{instance_id}/{name}/", data, f"/api/v0/instances/{instance_id}/"
 
 
-def _closed_port():
+def closed_port():
     """A loopback port nothing listens on (bound, then released)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
 
-class _SentOverTheNetwork:
+class SentOverTheNetwork:
     """Spy on httpx's real transport: the (method, path) of every request it tried to send."""
 
     def __init__(self, monkeypatch):
@@ -175,7 +170,7 @@ class _SentOverTheNetwork:
         return [r for r in self.requests if r == (method, path)]
 
 
-def _hang_past(settings, monkeypatch, upstream, retries):
+def hang_past(settings, monkeypatch, upstream, retries):
     """Rebuild the client from settings (as production does) with a TIMEOUT read timeout and
     `retries` retries, still talking to the recorded simulator."""
     settings.VAST_READ_TIMEOUT = TIMEOUT
@@ -185,18 +180,19 @@ def _hang_past(settings, monkeypatch, upstream, retries):
     vast.reset_client()
 
 
-def _break_vast(fault, target, settings, monkeypatch, upstream):
-    """Break Vast the way `fault` says; returns (the API key a leak would show, a recorder of requests)."""
+def break_vast(fault, endpoints, settings, monkeypatch, upstream):
+    """Break Vast the way `fault` says (an injected fault on `endpoints`, (name, method) pairs);
+    returns (the API key a leak would show, a recorder of requests)."""
     if fault == "refused":
         settings.VAST_API_KEY = "test-key"
-        settings.VAST_URL = f"http://127.0.0.1:{_closed_port()}"
+        settings.VAST_URL = f"http://127.0.0.1:{closed_port()}"
         settings.VAST_MAX_RETRIES = 0  # reads retry a refused connection with real backoff sleeps
-        return "test-key", _SentOverTheNetwork(monkeypatch)
+        return "test-key", SentOverTheNetwork(monkeypatch)
     if fault == "slow":
-        _hang_past(settings, monkeypatch, upstream, retries=0)
+        hang_past(settings, monkeypatch, upstream, retries=0)
         faults.inject("*", latency=SLOW)  # all of Vast hangs, not only the page's own endpoints
     else:
-        for endpoint, method in target.endpoints:
+        for endpoint, method in endpoints:
             faults.inject(endpoint, method=method, **FAULTS[fault])
     return settings.VASTSIM_API_KEY, upstream
 
@@ -258,7 +254,12 @@ def _assert_sent_once_and_recorded(sent, target, write_path, outcome):
         assert [record.outcome for record in records] == [outcome]
 
 
-def _assert_logged_without_key(caplog, key):
+def _ledger():
+    """What the ledger says of every instance (a write Vast did not confirm must not change it)."""
+    return list(Instance.objects.order_by("vast_id").values_list("vast_id", "status", "label", "gone_at"))
+
+
+def assert_logged_without_key(caplog, key):
     """A WARNING line names the failure (its error class); no line carries the key."""
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert any(cls in message for message in warnings for cls in ERROR_CLASSES), warnings
@@ -274,7 +275,8 @@ def test_vast_failure_is_a_clear_message_with_an_honest_status(
 ):
     target = TARGETS[name]
     url, data, write_path = _prepare(name, admin_client)
-    key, sent = _break_vast(fault, target, settings, monkeypatch, upstream)
+    ledger_before = _ledger()
+    key, sent = break_vast(fault, target.endpoints, settings, monkeypatch, upstream)
     caplog.clear()
     headers = HTMX if htmx else {}
 
@@ -291,7 +293,7 @@ def test_vast_failure_is_a_clear_message_with_an_honest_status(
         assert elapsed < MARGIN
     how, status, text, outcome = _expected(name, fault)
     assert key not in response.content.decode()
-    _assert_logged_without_key(caplog, key)
+    assert_logged_without_key(caplog, key)
     _assert_clear_and_honest(admin_client, response, how, status, text, htmx, fault)
     if target.write:
         if name == "launch":
@@ -299,31 +301,32 @@ def test_vast_failure_is_a_clear_message_with_an_honest_status(
             again = admin_client.post(url, data, headers=headers)
             assert again.status_code != 500
         _assert_sent_once_and_recorded(sent, target, write_path, outcome)
+        assert _ledger() == ledger_before, "the ledger shows only what Vast confirmed"
 
 
 def test_a_hanging_vast_holds_a_page_for_each_attempt_of_a_read_and_no_longer(
     admin_client, upstream, settings, monkeypatch
 ):
-    _hang_past(settings, monkeypatch, upstream, retries=1)
-    faults.inject("instances", latency=SLOW)
+    hang_past(settings, monkeypatch, upstream, retries=1)
+    faults.inject("apikeys", latency=SLOW)
     started = time.monotonic()
-    response = admin_client.get("/instances/")
+    response = admin_client.get("/keys/")
     elapsed = time.monotonic() - started
     assert response.status_code == 504
-    assert len(upstream.calls("GET", "/api/v1/instances/")) == 2
+    assert len(upstream.calls("GET", "/api/v0/auth/apikeys/")) == 2
     first_backoff = 0.5  # at most, before the one retry
     assert 2 * TIMEOUT <= elapsed < 2 * TIMEOUT + first_backoff + MARGIN
 
 
 def test_the_call_budget_stops_a_retry_that_would_outlast_it(admin_client, upstream, settings, monkeypatch):
-    _hang_past(settings, monkeypatch, upstream, retries=2)
+    hang_past(settings, monkeypatch, upstream, retries=2)
     settings.VAST_CALL_BUDGET = TIMEOUT * 1.5  # room for one attempt, not for a second
-    faults.inject("instances", latency=SLOW)
+    faults.inject("apikeys", latency=SLOW)
     started = time.monotonic()
-    response = admin_client.get("/instances/")
+    response = admin_client.get("/keys/")
     elapsed = time.monotonic() - started
     assert response.status_code == 504
-    assert len(upstream.calls("GET", "/api/v1/instances/")) == 1
+    assert len(upstream.calls("GET", "/api/v0/auth/apikeys/")) == 1
     assert TIMEOUT <= elapsed < TIMEOUT + MARGIN
 
 

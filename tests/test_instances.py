@@ -3,7 +3,6 @@
 import re
 
 import pytest
-from django.core.cache import cache
 
 from dashboard import vast
 from dashboard.models import Action
@@ -15,12 +14,13 @@ HTMX = {"HX-Request": "true"}
 
 
 @pytest.fixture
-def boot():
-    """Moves the simulator's clock past a new instance's boot; the clock is put back afterwards."""
+def boot(synced):
+    """Moves the simulator's clock past a new instance's boot and syncs the ledger, as the worker
+    would; the clock is put back afterwards."""
 
     def _boot():
         clock.advance(30)
-        cache.clear()  # the dashboard's shared list is younger than a second, but the world moved on
+        synced()
 
     yield _boot
     clock.reset()
@@ -35,7 +35,11 @@ def writes(upstream, instance_id):
 
 
 def row_html(response, instance_id):
-    match = re.search(rf'<tbody id="instance-{instance_id}".*?</tbody>', response.content.decode(), re.S)
+    return row_html_text(response.content.decode(), instance_id)
+
+
+def row_html_text(html, instance_id):
+    match = re.search(rf'<tbody id="instance-{instance_id}".*?</tbody>', html, re.S)
     return match.group(0) if match else None
 
 
@@ -46,7 +50,7 @@ def test_empty_list_links_to_the_offers(viewer_client):
     assert b'href="/offers/"' in response.content
 
 
-def test_list_reads_every_page_of_v1(operator_client, upstream):
+def test_sync_reads_every_page_of_v1_and_the_list_shows_them_without_calling_vast(operator_client, upstream, synced):
     created, skip = 0, set()
     query = {"rentable": {"eq": True}, "num_gpus": {"eq": 1}, "limit": 200, "allocated_storage": 10}
     for offer in vast.search_offers(query):
@@ -59,50 +63,65 @@ def test_list_reads_every_page_of_v1(operator_client, upstream):
         if created == 30:
             break
     assert created == 30
-    response = operator_client.get("/instances/")
-    assert response.content.count(b'<tbody id="instance-') == 30
+    upstream.requests.clear()
+    assert synced().instances == 30
     pages = upstream.calls("GET", "/api/v1/instances/")
     assert len(pages) == 2
     assert "after_token" in str(pages[1].request.url)
+    upstream.requests.clear()
+    response = operator_client.get("/instances/")
+    assert response.content.count(b'<tbody id="instance-') == 30
+    assert upstream.requests == []
 
 
-def test_row_shows_cost_launcher_connection_and_polls_while_booting(operator_client, viewer_client, boot):
+def test_row_shows_cost_launcher_connection_and_the_list_polls_fast_while_booting(
+    operator_client, viewer_client, synced, boot
+):
     mine = launch_offer(operator_client, label="train")
     outside = vast.create_instance(rentable_offer().id, vast.LaunchRequest(image="nvidia/cuda:12.4.1")).instance_id
+    assert b'<tbody id="instance-' + str(outside).encode() not in viewer_client.get("/instances/").content
+    synced()  # the worker finds the instance launched outside the dashboard
     response = viewer_client.get("/instances/")
     booting = row_html(response, mine)
     assert "train" in booting
     assert "otto" in booting
-    assert 'hx-trigger="every 2s"' in booting
-    assert f'hx-get="/instances/{mine}/row/"' in booting
     assert "badge badge-starting" in booting
+    assert 'hx-trigger="every 2s, instances-changed from:body"' in response.content.decode()
     assert "outside the dashboard" in row_html(response, outside)
     assert ">Stop</button>" not in booting  # a viewer sees no buttons
 
     boot()
+    page = viewer_client.get("/instances/").content.decode()
     running = row_html(viewer_client.get("/instances/"), mine)
-    assert "every 2s" not in running
+    assert "every 2s" not in page
+    assert 'hx-trigger="every 5s, instances-changed from:body"' in page
     assert "badge badge-running" in running
     assert re.search(r'data-copy="ssh -p \d+ root@ssh\d\.vast\.ai"', running)
     assert "est." in running
 
 
-def test_row_poll_answers_200_while_changing_and_286_once_stable(operator_client, boot):
+def test_row_answers_200_while_the_instance_lives_and_286_once_it_is_gone(operator_client, boot):
     instance_id = launch_offer(operator_client)
     booting = operator_client.get(f"/instances/{instance_id}/row/", headers=HTMX)
     assert booting.status_code == 200
-    assert 'hx-trigger="every 2s"' in booting.content.decode()
+    assert b"badge-starting" in booting.content
     boot()
-    stable = operator_client.get(f"/instances/{instance_id}/row/", headers=HTMX)
-    assert stable.status_code == 286
-    assert b"every 2s" not in stable.content
-    assert b"badge-running" in stable.content
+    running = operator_client.get(f"/instances/{instance_id}/row/", headers=HTMX)
+    assert running.status_code == 200
+    assert b"badge-running" in running.content
+    operator_client.post(f"/instances/{instance_id}/destroy/", headers=HTMX)
+    gone = operator_client.get(f"/instances/{instance_id}/row/", headers=HTMX)
+    assert gone.status_code == 286
+    assert b"<tbody" not in gone.content
 
 
-def test_detail_polls_while_booting_then_stops_and_masks_env_values(operator_client, boot):
+def test_detail_polls_fast_while_booting_slower_once_running_stops_once_gone_and_masks_env_values(
+    operator_client, synced, boot
+):
     instance_id = launch_offer(
         operator_client, env="HF_TOKEN=hf_secret_value\n-p 8080:8080", onstart="echo ready", runtype="jupyter"
     )
+    synced()
     page = operator_client.get(f"/instances/{instance_id}/")
     assert page.status_code == 200
     html = page.content.decode()
@@ -115,12 +134,20 @@ def test_detail_polls_while_booting_then_stops_and_masks_env_values(operator_cli
     assert "Launched instance" in html  # our record of it
     boot()
     partial = operator_client.get(f"/instances/{instance_id}/", headers=HTMX)
-    assert partial.status_code == 286
+    assert partial.status_code == 200
     body = partial.content.decode()
     assert body.strip().startswith('<section id="instance-detail"')
-    assert 'hx-trigger="instances-changed from:body"' in body
+    assert 'hx-trigger="every 5s, instances-changed from:body"' in body
     assert "Open Jupyter" in body
     assert "8080/tcp" in body
+    assert "hf_secret_value" not in body
+    operator_client.post(f"/instances/{instance_id}/destroy/", {"from": "detail"})
+    gone = operator_client.get(f"/instances/{instance_id}/", headers=HTMX)
+    assert gone.status_code == 286  # htmx stops polling
+    body = gone.content.decode()
+    assert 'hx-trigger="instances-changed from:body"' in body
+    assert 'data-testid="gone"' in body
+    assert "destroyed by otto through the dashboard" in body
     assert "hf_secret_value" not in body
 
 
@@ -128,7 +155,7 @@ def test_unknown_instance_is_a_404_page_with_a_clear_message(viewer_client):
     response = viewer_client.get("/instances/99999999/")
     assert response.status_code == 404
     assert b"Instance 99999999 not found" in response.content
-    assert b"may have been destroyed" in response.content
+    assert b"The dashboard has never seen an instance 99999999" in response.content
 
 
 def test_start_stop_and_label_send_the_reference_requests(operator_client, upstream, boot):
@@ -155,10 +182,12 @@ def test_start_stop_and_label_send_the_reference_requests(operator_client, upstr
     assert kinds == [("launch", "success"), ("stop", "success"), ("start", "success"), ("label", "success")]
 
 
-def test_stopped_instance_shows_what_its_disk_costs_per_day(operator_client, boot):
+def test_stopped_instance_shows_what_its_disk_costs_per_day(operator_client, synced, boot):
     instance_id = launch_offer(operator_client)
     boot()
     operator_client.post(f"/instances/{instance_id}/stop/")
+    assert "badge badge-stopping" in row_html(operator_client.get("/instances/"), instance_id)  # at once
+    synced()
     row = row_html(operator_client.get("/instances/"), instance_id)
     assert "badge badge-stopped" in row
     per_day = re.search(r"disk \$(\d+\.\d\d)/day while stopped", row)
@@ -169,17 +198,19 @@ def test_stopped_instance_shows_what_its_disk_costs_per_day(operator_client, boo
     assert ">Stop</button>" not in row
 
 
-def test_start_without_a_free_gpu_says_it_is_queued(operator_client, boot):
+def test_start_without_a_free_gpu_says_it_is_queued(operator_client, synced, boot):
     instance_id = launch_offer(operator_client)
     boot()
     operator_client.post(f"/instances/{instance_id}/stop/")
+    synced()
     switches.enable("start_unavailable", [instance_id])
     response = operator_client.post(f"/instances/{instance_id}/start/", headers=HTMX)
     assert "queued, waiting for the GPU" in response.content.decode()
     assert Action.objects.filter(kind="start").get().outcome == "success"
-    row = operator_client.get(f"/instances/{instance_id}/row/", headers=HTMX)
-    assert row.status_code == 200  # still changing state: the row keeps polling
-    assert 'hx-trigger="every 2s' in row.content.decode()
+    synced()
+    page = operator_client.get("/instances/").content.decode()
+    assert "badge badge-starting" in row_html_text(page, instance_id)  # Vast still schedules it
+    assert 'hx-trigger="every 2s, instances-changed from:body"' in page  # still changing: the list polls fast
 
 
 def test_too_long_label_is_refused_before_vast(operator_client, upstream):

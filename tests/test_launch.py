@@ -10,7 +10,7 @@ from django.contrib.messages import get_messages
 from dashboard import vast
 from dashboard.models import Action, Guardrails
 from instances.launch import _claim
-from instances.models import LaunchToken
+from instances.models import LaunchToken, SyncState
 from vastsim import faults, switches
 
 pytestmark = pytest.mark.django_db
@@ -305,7 +305,7 @@ class AnswerLost(httpx.BaseTransport):
         return response
 
 
-def test_lost_answer_says_the_launch_may_have_happened_and_never_retries(operator_client, upstream):
+def test_lost_answer_says_the_launch_may_have_happened_and_never_retries(operator_client, upstream, synced):
     upstream.inner = AnswerLost(upstream.inner)
     offer = rentable_offer()
     _, token = open_form(operator_client, offer.id)
@@ -318,8 +318,10 @@ def test_lost_answer_says_the_launch_may_have_happened_and_never_retries(operato
     again = submit(operator_client, offer.id, token)
     assert again["Location"] == "/instances/"
     assert len(puts(upstream)) == 1
+    assert SyncState.current().requested_at is not None  # the worker is asked to look at once
+    synced()
     listed = operator_client.get("/instances/")
-    assert listed.content.count(b'class="instance"') == 1  # it did happen; the list shows it
+    assert listed.content.count(b'class="instance"') == 1  # it did happen; after the sync the list shows it
 
 
 def test_gateway_timeout_on_launch_is_an_unknown_outcome(operator_client, upstream):
@@ -366,7 +368,8 @@ def test_guardrails_refuse_a_launch_before_vast_and_keep_the_token(operator_clie
     assert len(puts(upstream)) == 1
 
 
-def test_entrypoint_arguments_show_on_the_instance_page(operator_client, upstream):
+def test_entrypoint_arguments_show_on_the_instance_page(operator_client, upstream, synced):
     instance_id = launch_offer(operator_client, runtype="args", args="--model 'meta-llama/Llama 3' --port 8000")
+    synced()  # the arguments come with Vast's view of the instance
     html = operator_client.get(f"/instances/{instance_id}/").content.decode()
     assert 'data-testid="args">--model meta-llama/Llama 3 --port 8000</dd>' in html

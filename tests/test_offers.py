@@ -302,7 +302,8 @@ def test_when_vast_is_busy_an_earlier_answer_is_shown_and_marked(viewer_client, 
 
     viewer_client.get("/offers/?gpu=RTX+4090")
     search = vast.OfferSearch(gpu_names=("RTX 4090",))
-    cache.delete_many([offer_cache._offers_key(search), offer_cache._complete_index_key(search)])  # the 20 s window is over
+    # The 20 s window is over.
+    cache.delete_many([offer_cache._offers_key(search), offer_cache._complete_index_key(search)])
     faults.inject("bundles", status=429)
     response = viewer_client.get("/offers/?gpu=RTX+4090")
     html = response.content.decode()

@@ -1,6 +1,7 @@
 """Two replicas of the dashboard on one PostgreSQL and one Redis act as one: a launch token
-claimed on one is spent on the other, a search cached by one is served by the other, and a
-session opened on one is valid on the other.
+claimed on one is spent on the other, a search cached by one is served by the other, a
+session opened on one is valid on the other, and both show the one ledger the worker keeps,
+without calling Vast for a page.
 
 Two real `gunicorn dashboard.wsgi` processes (ephemeral loopback ports) share this test's
 database (the pytest test database, e.g. test_dashboard_gw0) and its Redis database (per xdist
@@ -27,6 +28,7 @@ from django.contrib.auth.hashers import PBKDF2PasswordHasher
 
 from dashboard.roles import OPERATOR, set_role
 from dashboard.vast import USER_AGENT
+from instances import sync
 from vastsim import clock
 from vastsim.transport import SimulatorTransport
 from vastsim.wsgi import serving
@@ -274,4 +276,24 @@ def test_a_launch_token_claimed_on_one_replica_is_refused_by_the_other(replicas,
         assert again.headers["location"] == instance_url
         shown = browser.get(f"{b}{instance_url}")
         assert "This launch form was already submitted" in shown.text
+        instance_id = instance_url.strip("/").rsplit("/", 1)[-1]
+        assert f'data-instance-id="{instance_id}"' in shown.text  # the ledger row replica a wrote
     assert calls.count(LAUNCH) == launches + 1
+
+
+def test_both_replicas_show_the_one_ledger_and_never_call_vast_for_a_page(replicas, operator, upstream):
+    a, b = replicas
+    calls = upstream[1]
+    for url in (a, b):
+        assert httpx.get(f"{url}/healthz/worker", timeout=30).status_code == 503  # nobody has synced yet
+    assert sync.run(force=True).result == "synced"  # the worker's sync, from this process
+    with httpx.Client(timeout=30) as browser:
+        log_in(browser, a)
+        before = len(calls.calls)
+        for url in (a, b):
+            assert httpx.get(f"{url}/healthz/worker", timeout=30).status_code == 200
+            for path in ("/", "/instances/", "/instances/history/", "/account/"):
+                page = browser.get(f"{url}{path}")
+                assert page.status_code == 200, (url, path)
+                assert 'data-stale="false"' in page.text, (url, path)
+        assert calls.calls[before:] == [], "a page called Vast"

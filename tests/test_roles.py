@@ -6,6 +6,7 @@ import pytest
 
 from dashboard import vast
 from dashboard.models import Action
+from instances import ledger
 
 pytestmark = pytest.mark.django_db
 
@@ -14,8 +15,8 @@ USERNAMES = {"viewer": "vera", "operator": "otto", "other_operator": "olga", "ad
 
 
 @pytest.fixture
-def world(operator, upstream):
-    """An offer, and an instance that the operator (otto) launched from the dashboard."""
+def world(operator, upstream, synced):
+    """An offer, and an instance that the operator (otto) launched from the dashboard, in the ledger."""
     offers = vast.search_offers({"limit": 2, "order": [["dph_total", "asc"]]})
     launched = vast.create_instance(offers[0].id, vast.LaunchRequest(image="pytorch/pytorch", disk=10))
     Action.objects.create(
@@ -26,6 +27,11 @@ def world(operator, upstream):
         instance_id=launched.instance_id,
         outcome=Action.Outcome.SUCCESS,
     )
+    price = offers[0].dph_total
+    ledger.record_launch(
+        operator, launched.instance_id, offers[0], price=price, label="", image="pytorch/pytorch", disk=10, started=True
+    )
+    assert synced().result == "synced"
     upstream.requests.clear()
     return {"offer": offers[1].id, "instance": launched.instance_id}
 
@@ -42,10 +48,13 @@ def clients(viewer_client, operator_client, other_operator_client, admin_client)
 
 # (method, path template, roles allowed). {offer} and {instance} come from `world`.
 PAGES = [
+    ("get", "/", ROLES),
+    ("get", "/healthz/worker", ROLES),
     ("get", "/offers/", ROLES),
     ("get", "/offers/{offer}/", ROLES),
     ("get", "/offers/{offer}/launch/", ("operator", "other_operator", "admin")),
     ("get", "/instances/", ROLES),
+    ("get", "/instances/history/", ROLES),
     ("get", "/instances/{instance}/", ROLES),
     ("get", "/instances/{instance}/row/", ROLES),
     ("get", "/audit/", ROLES),
@@ -55,6 +64,16 @@ PAGES = [
     ("get", "/team/guardrails/", ("admin",)),
     ("get", "/team/{user}/", ("admin",)),
 ]
+# The pages that read only the ledger the worker keeps: they never call Vast, whoever asks.
+LEDGER_PAGES = {
+    "/",
+    "/healthz/worker",
+    "/instances/",
+    "/instances/history/",
+    "/instances/{instance}/",
+    "/instances/{instance}/row/",
+    "/account/",
+}
 WRITES = [
     ("/offers/{offer}/launch/", {"image": "pytorch/pytorch", "disk": "10", "runtype": "ssh", "token": "t"},
      ("operator", "other_operator", "admin"), "PUT", "/api/v0/asks/"),
@@ -81,6 +100,8 @@ def test_every_page_for_every_role(clients, world, upstream, viewer, role, metho
     response = client.get(path)
     if role in allowed:
         assert response.status_code == 200, (role, path, response.status_code)
+        if template in LEDGER_PAGES:
+            assert len(upstream.requests) == before, f"{path} called Vast during the request"
     else:
         assert response.status_code == 403, (role, path, response.status_code)
         assert "Not allowed" in response.content.decode()

@@ -13,6 +13,7 @@ from tests.conftest import PASSWORD
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
+WORKER_PERIOD = 0.5  # seconds between the stand-in worker's syncs
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless=new",
@@ -47,29 +48,39 @@ def browser():
 
 @pytest.fixture
 def worker(live_server):
-    """A stand-in for the background worker while a browser test runs: a thread that syncs the
-    ledger from the simulator every half second (tests/test_worker_process.py runs the real one)."""
-    import threading
+    """A stand-in for the background worker while a browser test runs: the ledger is synced from
+    the simulator at most every half second, just before the live server answers a request
+    (tests/test_worker_process.py runs the real worker).
 
-    from django.db import connection
+    The live server's threads share the test's one in-memory SQLite connection, so the sync runs
+    in them, and the server answers one request at a time: a thread of its own (with its own
+    connection) would meet SQLite's shared-cache table locks, and a sync on the shared connection
+    beside a request could interleave their transactions."""
+    import threading
+    import time
 
     from instances import sync
 
-    stop = threading.Event()
+    httpd = live_server.thread.httpd
+    app = httpd.get_app()
+    lock = threading.Lock()
+    last_sync = [0.0]
 
-    def loop():
-        try:
-            while not stop.is_set():
+    def synced_app(environ, start_response):
+        with lock:
+            if time.monotonic() - last_sync[0] >= WORKER_PERIOD:
                 sync.run(force=True)
-                stop.wait(0.5)
-        finally:
-            connection.close()
+                last_sync[0] = time.monotonic()
+            response = app(environ, start_response)
+            try:
+                return list(response)
+            finally:
+                if hasattr(response, "close"):
+                    response.close()
 
-    thread = threading.Thread(target=loop, daemon=True)
-    thread.start()
+    httpd.set_app(synced_app)
     yield
-    stop.set()
-    thread.join(timeout=10)
+    httpd.set_app(app)
 
 
 @pytest.fixture

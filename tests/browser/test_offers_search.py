@@ -14,6 +14,7 @@ def _first_gpu_cells(page):
 
 def test_changing_a_filter_updates_results_in_place_and_back_restores_them(page, login, viewer):
     login(viewer)
+    page.get_by_role("link", name="Offers", exact=True).click()
     expect(page.get_by_test_id("offers-summary")).to_contain_text("64 offers")
     page.evaluate("window.__noReload = true")
 
@@ -37,6 +38,7 @@ def test_changing_a_filter_updates_results_in_place_and_back_restores_them(page,
 
 def test_clicking_a_column_header_sorts_and_bad_input_shows_a_field_error(page, login, viewer):
     login(viewer)
+    page.get_by_role("link", name="Offers", exact=True).click()
     page.get_by_role("link", name="DLPerf/$").click()
     expect(page).to_have_url(re.compile(r"order=-dlperf_per_dphtotal"))
     expect(page.locator("th[aria-sort=descending]")).to_contain_text("DLPerf/$")
@@ -47,6 +49,7 @@ def test_clicking_a_column_header_sorts_and_bad_input_shows_a_field_error(page, 
 
 def test_details_row_expands_with_every_field(page, login, viewer):
     login(viewer)
+    page.get_by_role("link", name="Offers", exact=True).click()
     first = page.locator("#offer-results tbody.offer").first
     first.get_by_role("link", name="Details").click()
     expect(first.get_by_test_id("offer-fields")).to_contain_text("storage_cost")

@@ -17,6 +17,7 @@ def test_viewer_sees_no_launch_or_destroy(page, login, viewer):
     offer = vast.search_offers({"limit": 1})[0]
     vast.create_instance(offer.id, vast.LaunchRequest(image="pytorch/pytorch", label="team run"))
     login(viewer)
+    page.get_by_role("link", name="Offers", exact=True).click()
     expect(page.locator("#offer-results tbody.offer").first).to_be_visible()
     expect(page.get_by_role("link", name="Launch")).to_have_count(0)
     page.get_by_role("link", name="Instances").click()
@@ -31,6 +32,7 @@ def test_operator_over_the_price_limit_sees_the_refusal_and_admin_finds_it_in_th
 ):
     Guardrails.objects.update_or_create(pk=1, defaults={"operator_max_dph": Decimal("0.01")})
     login(operator)
+    page.get_by_role("link", name="Offers", exact=True).click()
     page.locator("#offer-results tbody.offer").first.get_by_role("link", name="Launch").click()
     page.wait_for_url(re.compile(r"/offers/\d+/launch/"))
     page.get_by_label("Docker image").fill("pytorch/pytorch")
@@ -49,7 +51,7 @@ def test_operator_over_the_price_limit_sees_the_refusal_and_admin_finds_it_in_th
     admin_page.get_by_label("Username").fill(admin.username)
     admin_page.get_by_label("Password").fill(PASSWORD)
     admin_page.get_by_role("button", name="Log in").click()
-    admin_page.get_by_role("link", name="Audit log").click()
+    admin_page.get_by_role("link", name="Audit log", exact=True).click()
     admin_page.get_by_label("User").select_option("otto")
     expect(admin_page).to_have_url(re.compile(r"user=otto"))
     rows = admin_page.get_by_test_id("audit").locator("tbody tr")
