@@ -45,7 +45,9 @@ class Action(models.Model):
         default_permissions = ()
         permissions = [
             ("launch_instance", "Can launch instances"),
-            ("manage_instance", "Can start, stop and relabel any instance"),
+            ("manage_instance", "Can stop any instance, and start and relabel the ones they launched"),
+            ("manage_any_instance", "Can start and relabel any instance"),
+            ("view_connection", "Can see how to connect to instances (SSH, ports, Jupyter)"),
             ("destroy_own_instance", "Can destroy instances they launched"),
             ("destroy_any_instance", "Can destroy any instance"),
             ("view_api_keys", "Can see the account's API keys"),

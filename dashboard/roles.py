@@ -1,6 +1,8 @@
 """The team's three roles, as Django groups carrying the instances app's permissions.
 
-viewer sees; operator also launches and manages; admin may do everything.
+viewer sees (never a secret: no connection details, on-start scripts or env values); operator
+also launches, connects, stops any instance and starts, relabels and destroys the ones they
+launched; admin may do everything.
 Enforcement reads permissions (`user.has_perm`), never group names.
 """
 
@@ -11,10 +13,12 @@ ROLES = (VIEWER, OPERATOR, ADMIN)
 
 ROLE_PERMISSIONS = {
     VIEWER: [],
-    OPERATOR: ["launch_instance", "manage_instance", "destroy_own_instance", "view_api_keys"],
+    OPERATOR: ["launch_instance", "manage_instance", "view_connection", "destroy_own_instance", "view_api_keys"],
     ADMIN: [
         "launch_instance",
         "manage_instance",
+        "manage_any_instance",
+        "view_connection",
         "destroy_own_instance",
         "destroy_any_instance",
         "view_api_keys",

@@ -19,13 +19,13 @@ from django.views.decorators.http import require_http_methods
 from django_htmx.http import HttpResponseClientRedirect
 
 from dashboard import audit, vast
-from dashboard.guardrails import GuardrailExceeded, check_launch
+from dashboard.guardrails import GuardrailExceeded
 from dashboard.htmx import wants_fragment
 from dashboard.models import Action
 from dashboard.permissions import require_perm
-from instances import costs, ledger
+from instances import ledger, spending
 from instances.forms import IMAGE_PRESETS, LaunchForm, quote
-from instances.models import Instance, LaunchToken
+from instances.models import LaunchToken
 from instances.tasks import enqueue_sync
 from offers.forms import OfferSearchForm
 
@@ -100,9 +100,9 @@ def _claim(token):
     return bool(LaunchToken.objects.filter(pk=token.pk, claimed_at__isnull=True).update(claimed_at=timezone.now()))
 
 
-def _running_count(user):
-    """How many instances `user` launched through the dashboard hold GPUs now, from the ledger."""
-    return Instance.objects.filter(launched_by=user, gone_at__isnull=True, status__in=costs.BILLED_AS_RUNNING).count()
+def _unclaim(token):
+    """Give a claimed token back: the launch it guarded was refused before anything was sent."""
+    LaunchToken.objects.filter(pk=token.pk, action__isnull=True).update(claimed_at=None)
 
 
 def _context(offer, form, *, token, back, rental, quote_disk, error=None):
@@ -211,34 +211,44 @@ def _submit(request, offer_id):
         return _render_form(request, context)
     if not form.is_valid():
         return _render_form(request, context)
-    price = quote(offer, form.cleaned_data["disk"], form.cleaned_data.get("price"))["total"]
-    try:
-        check_launch(request.user, price, _running_count(request.user), costs.month_spend(request.user))
-    except GuardrailExceeded as exc:
-        audit.forbid(request.user, Action.Kind.LAUNCH, exc.message, offer_id=offer_id)
-        form.add_error(None, exc.message)
-        return _render_form(request, context, status=403)
     if not _claim(token):
         token.refresh_from_db()
         return _already_submitted(request, token)
-    return _send(request, offer, form, token, context)
-
-
-def _send(request, offer, form, token, context):
-    """PUT the launch to Vast exactly once, record it, and lead the user to the outcome."""
     launch_request = form.launch_request()
     price = quote(offer, launch_request.disk, launch_request.price)["total"]
-    detail = {
+    try:
+        action = spending.begin(
+            request.user,
+            Action.Kind.LAUNCH,
+            price=price,
+            offer_id=offer.id,
+            detail=_detail(launch_request, offer, rental),
+        )
+    except GuardrailExceeded as exc:
+        _unclaim(token)  # nothing was sent: the same form may be sent again once the limit allows
+        form.add_error(None, exc.message)
+        return _render_form(request, context, status=403)
+    return _send(request, form, token, action, price, context)
+
+
+def _detail(launch_request, offer, rental):
+    """What the audit row keeps of a launch: never an environment value."""
+    return {
         "image": launch_request.image,
         "disk": launch_request.disk,
         "runtype": launch_request.runtype,
         "label": launch_request.label,
-        "rental": context["rental"],
+        "rental": rental,
         "bid": launch_request.price,
         "env_keys": sorted(launch_request.env),
         "gpu": f"{offer.num_gpus}× {offer.gpu_name}",
     }
-    action = audit.begin(request.user, Action.Kind.LAUNCH, offer_id=offer.id, price=price, detail=detail)
+
+
+def _send(request, form, token, action, price, context):
+    """PUT the launch (whose pending `action` the spend decision wrote) to Vast exactly once,
+    record it, and lead the user to the outcome."""
+    launch_request, offer = form.launch_request(), context["offer"]
     token.action = action
     token.save(update_fields=["action"])
     try:

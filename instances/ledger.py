@@ -14,6 +14,7 @@ from instances.models import Instance, StatusChange, SyncState
 
 logger = logging.getLogger(__name__)
 
+
 def _snapshot(instance):
     """The instance's public fields as stored: JSON-safe, and never holding the account's key."""
     return vast.redact(dict(instance.raw))

@@ -2,7 +2,7 @@
 snapshot), who launched it, what the viewer may do to it, and the derived numbers (age,
 estimated cost so far from the status history, masked environment)."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from django.utils import timezone
@@ -26,10 +26,13 @@ class InstanceRow:
     instance: vast.Instance
     ledger: object
     launched_by: str | None
-    can_manage: bool
+    can_manage: bool  # start and relabel: their own instances, or any for admins
     can_destroy: bool
     now: datetime
     cost_so_far: float | None = None
+    may_stop: bool = False  # stop: any instance (it saves money)
+    is_own: bool = False
+    can_connect: bool = False  # else the instance carries no connection details at all
 
     @property
     def id(self):
@@ -71,7 +74,20 @@ class InstanceRow:
 
     @property
     def can_stop(self):
-        return self.can_manage and self.status in STOPPABLE
+        return self.may_stop and self.status in STOPPABLE
+
+    @property
+    def owner(self):
+        """Who the instance belongs to, in words."""
+        return self.launched_by or "outside the dashboard"
+
+    @property
+    def confirm_stop(self):
+        """The confirmation for stopping an instance somebody else launched ("" for one's own)."""
+        if self.is_own:
+            return ""
+        whose = f"{self.launched_by}'s" if self.launched_by else "an instance launched outside the dashboard:"
+        return f"Stop {whose} {self.name} (id {self.id})? They will see that you stopped it."
 
     @property
     def age_hours(self):
@@ -120,8 +136,9 @@ class InstanceRow:
 
     @property
     def env(self):
-        """[(key, shown value)]: docker flags (-p 8080:8080) as they are, every value masked."""
-        return [(key, value if key.startswith("-") else SECRET_MASK) for key, value in self.instance.env.items()]
+        """The environment as shown: docker flags (-p 8080:8080) as they are, KEY=•••••• for the rest
+        (no value is ever kept on the row)."""
+        return [key if key.startswith("-") else f"{key}={SECRET_MASK}" for key in self.instance.env]
 
     @property
     def confirm_destroy(self):
@@ -152,24 +169,45 @@ def _fallback(row):
     )
 
 
+def _visible(instance, *, connect, onstart):
+    """The instance as this person may see it: without connection details (SSH, addresses, ports,
+    Jupyter token) unless `connect`, without the on-start script unless `onstart`, and never with
+    environment values or the raw answer, so no template can show what the role may not see."""
+    hidden = {"raw": {}, "env": dict.fromkeys(instance.env, "")}
+    if not connect:
+        hidden.update(jupyter_token=None, ssh_host=None, ssh_port=None, public_ipaddr=None, ports={})
+        hidden.update(direct_port_start=None, direct_port_end=None)
+    if not onstart:
+        hidden["onstart"] = None
+    return replace(instance, **hidden)
+
+
 def rows_for(user, ledger_rows, now=None):
     """The InstanceRows of these ledger rows for `user`, newest first, with lifetime costs."""
     ledger_rows = list(ledger_rows)
     now = now or timezone.now()
     spent = costs.lifetime_costs(ledger_rows, now=now)
-    can_manage = user.has_perm("dashboard.manage_instance")
+    may_manage = user.has_perm("dashboard.manage_instance")
+    manage_any = user.has_perm("dashboard.manage_any_instance")
     destroy_any = user.has_perm("dashboard.destroy_any_instance")
     destroy_own = user.has_perm("dashboard.destroy_own_instance")
+    connect = user.has_perm("dashboard.view_connection")
+    sees_all_scripts = user.has_perm("dashboard.view_all_records")
     rows = []
     for row in sorted(ledger_rows, key=lambda r: r.vast_id, reverse=True):
         alive = row.gone_at is None
+        own = row.launched_by_id is not None and row.launched_by_id == user.pk
+        instance = ledger.as_vast(row) or _fallback(row)
         rows.append(
             InstanceRow(
-                instance=ledger.as_vast(row) or _fallback(row),
+                instance=_visible(instance, connect=connect, onstart=own or sees_all_scripts),
                 ledger=row,
                 launched_by=row.launched_by_name or None,
-                can_manage=can_manage and alive,
-                can_destroy=alive and (destroy_any or (destroy_own and row.launched_by_id == user.pk)),
+                can_manage=alive and may_manage and (manage_any or own),
+                can_destroy=alive and (destroy_any or (destroy_own and own)),
+                may_stop=alive and may_manage,
+                is_own=own,
+                can_connect=connect,
                 now=now,
                 cost_so_far=spent.get(row.vast_id),
             )

@@ -43,7 +43,9 @@ def image_reference(value):
     if len(image) > IMAGE_MAX:
         raise forms.ValidationError(f"An image reference has at most {IMAGE_MAX} characters.")
     if any(char.isspace() for char in image) or image.startswith("-"):
-        raise forms.ValidationError("An image reference is one word with no spaces or options, e.g. pytorch/pytorch:latest.")
+        raise forms.ValidationError(
+            "An image reference is one word with no spaces or options, e.g. pytorch/pytorch:latest."
+        )
     match = _IMAGE.fullmatch(image)
     if match is None:
         raise forms.ValidationError(
@@ -79,7 +81,9 @@ def environment(text):
         if line.startswith("-p"):
             match = _PORT_LINE.fullmatch(line)
             if match is None:
-                raise forms.ValidationError(f"Line {number} (“{shown}”): a port line is -p HOST:CONTAINER, e.g. -p 8080:8080.")
+                raise forms.ValidationError(
+                    f"Line {number} (“{shown}”): a port line is -p HOST:CONTAINER, e.g. -p 8080:8080."
+                )
             host, container = _port(match["host"], number, "host"), _port(match["container"], number, "container")
             ports += 1
             if ports > PORTS_MAX:

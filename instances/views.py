@@ -16,10 +16,11 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget, trigger_client_event
 
 from dashboard import audit, vast
+from dashboard.guardrails import GuardrailExceeded
 from dashboard.htmx import wants_fragment
 from dashboard.models import Action
 from dashboard.permissions import forbidden, require_perm
-from instances import ledger, sync
+from instances import ledger, spending, sync
 from instances.forms import LabelForm
 from instances.models import Instance
 from instances.rows import rows_for
@@ -107,12 +108,31 @@ def detail(request, instance_id):
     return render(request, template, context, status=status)
 
 
-def _set_state(request, instance_id, state):
-    """Start ("running") or stop ("stopped") an instance, recorded; a queued start is a warning."""
-    kind = Action.Kind.START if state == "running" else Action.Kind.STOP
+def _may_change(user, known):
+    """Start and relabel: admins any instance, operators only those they launched."""
+    if user.has_perm("dashboard.manage_any_instance"):
+        return True
+    return known is not None and known.launched_by_id is not None and known.launched_by_id == user.pk
+
+
+def _refuse_not_own(request, kind, known, instance_id, verb):
+    """403 (audited) for an operator acting on someone else's instance."""
+    owner = known.launched_by_name if known and known.launched_by_name else "someone outside the dashboard"
+    message = f"You may {verb} only instances you launched; {_name(known, instance_id)} is {owner}'s. Ask an admin."
+    logger.info("forbidden: %s may not %s instance %s", request.user, verb, instance_id)
+    audit.forbid(request.user, kind, message, instance_id=instance_id)
+    return forbidden(request, message)
+
+
+def _owner_detail(known):
+    """Whose instance it is, for the audit row (both names are kept: actor and owner)."""
+    return {"owner": known.launched_by_name if known and known.launched_by_name else "outside the dashboard"}
+
+
+def _set_state(request, instance_id, state, action):
+    """Start ("running") or stop ("stopped") an instance whose pending `action` is written; a
+    queued start is a warning."""
     known = _known(instance_id)
-    price = known.dph_total if known else None
-    action = audit.begin(request.user, kind, instance_id=instance_id, price=price, detail={"state": state})
     try:
         change = vast.set_state(instance_id, state)
     except Exception as exc:
@@ -127,9 +147,13 @@ def _set_state(request, instance_id, state):
     else:
         per_day = known.storage_per_hour * 24 if known and known.storage_per_hour is not None else None
         storage = f" Its disk still costs ${per_day:.2f}/day while stopped." if per_day is not None else ""
-        message, level = f"Stopped {name}.{storage}", messages.SUCCESS
-    audit.succeed(action, change.message or message)
+        whose = (
+            "" if known is None or known.launched_by_id == request.user.pk else f" ({_owner_detail(known)['owner']}'s)"
+        )
+        message, level = f"Stopped {name}{whose}.{storage}", messages.SUCCESS
+    # The ledger first: at every moment the spend decision counts this start (in flight, then running).
     ledger.record_state(instance_id, "starting" if state == "running" else "stopping")
+    audit.succeed(action, change.message or message)
     enqueue_sync()
     return _done(request, level, message, reverse("instances:detail", args=[instance_id]))
 
@@ -137,13 +161,33 @@ def _set_state(request, instance_id, state):
 @require_POST
 @require_perm("manage_instance", action=Action.Kind.START)
 def start(request, instance_id):
-    return _set_state(request, instance_id, "running")
+    """Start a stopped instance: it spends like a launch, so it passes the same guardrail decision."""
+    known = _known(instance_id)
+    if not _may_change(request.user, known):
+        return _refuse_not_own(request, Action.Kind.START, known, instance_id, "start")
+    price = known.dph_total if known else None
+    try:
+        action = spending.begin(
+            request.user,
+            Action.Kind.START,
+            price=price,
+            instance_id=instance_id,
+            detail={"state": "running", **_owner_detail(known)},
+        )
+    except GuardrailExceeded as refusal:
+        return forbidden(request, refusal.message)
+    return _set_state(request, instance_id, "running", action)
 
 
 @require_POST
 @require_perm("manage_instance", action=Action.Kind.STOP)
 def stop(request, instance_id):
-    return _set_state(request, instance_id, "stopped")
+    """Stop any instance (it saves money); stopping someone else's is audited with both names."""
+    known = _known(instance_id)
+    price = known.dph_total if known else None
+    detail = {"state": "stopped", **_owner_detail(known)}
+    action = audit.begin(request.user, Action.Kind.STOP, instance_id=instance_id, price=price, detail=detail)
+    return _set_state(request, instance_id, "stopped", action)
 
 
 @require_POST
@@ -156,6 +200,8 @@ def label(request, instance_id):
         return _done(request, messages.ERROR, message, reverse("instances:detail", args=[instance_id]))
     new = form.cleaned_data["label"]
     known = _known(instance_id)
+    if not _may_change(request.user, known):
+        return _refuse_not_own(request, Action.Kind.LABEL, known, instance_id, "relabel")
     action = audit.begin(
         request.user,
         Action.Kind.LABEL,

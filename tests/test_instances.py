@@ -96,7 +96,9 @@ def test_row_shows_cost_launcher_connection_and_the_list_polls_fast_while_bootin
     assert "every 2s" not in page
     assert 'hx-trigger="every 5s, instances-changed from:body"' in page
     assert "badge badge-running" in running
-    assert re.search(r'data-copy="ssh -p \d+ root@ssh\d\.vast\.ai"', running)
+    assert not re.search(r"ssh -p \d+", running)  # a viewer never sees how to connect
+    assert "operators only" in running
+    assert re.search(r'data-copy="ssh -p \d+ root@ssh\d\.vast\.ai"', row_html(operator_client.get("/instances/"), mine))
     assert "est." in running
 
 
@@ -128,7 +130,7 @@ def test_detail_polls_fast_while_booting_slower_once_running_stops_once_gone_and
     assert "every 2s, instances-changed from:body" in html
     assert "hf_secret_value" not in html
     assert "HF_TOKEN=••••••" in html
-    assert "-p 8080:8080=1" in html
+    assert "-p 8080:8080" in html
     assert "echo ready" in html
     assert "otto" in html
     assert "Launched instance" in html  # our record of it

@@ -78,9 +78,9 @@ WRITES = [
     ("/offers/{offer}/launch/", {"image": "pytorch/pytorch", "disk": "10", "runtype": "ssh", "token": "t"},
      ("operator", "other_operator", "admin"), "PUT", "/api/v0/asks/"),
     ("/instances/{instance}/stop/", {}, ("operator", "other_operator", "admin"), "PUT", "/api/v0/instances/"),
-    ("/instances/{instance}/start/", {}, ("operator", "other_operator", "admin"), "PUT", "/api/v0/instances/"),
-    ("/instances/{instance}/label/", {"label": "renamed"}, ("operator", "other_operator", "admin"), "PUT",
-     "/api/v0/instances/"),
+    # Start and relabel: only the launcher (otto) among operators, and admins.
+    ("/instances/{instance}/start/", {}, ("operator", "admin"), "PUT", "/api/v0/instances/"),
+    ("/instances/{instance}/label/", {"label": "renamed"}, ("operator", "admin"), "PUT", "/api/v0/instances/"),
     ("/instances/{instance}/destroy/", {}, ("operator", "admin"), "DELETE", "/api/v0/instances/"),
     ("/team/add/", {"username": "z", "role": "viewer", "password1": "p", "password2": "p"}, ("admin",), None, None),
     ("/team/guardrails/", {"operator_max_dph": "2"}, ("admin",), None, None),
