@@ -4,6 +4,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Mapping
+from functools import cached_property
 from typing import Any, Final, Literal, TypeVar
 
 import httpx
@@ -112,6 +113,32 @@ class VastClient:
 
     def __repr__(self) -> str:
         return f"<VastClient {self.base_url}>"
+
+    # Groups of endpoints beyond the core, each in dashboard/vast/resources/ (built on first use).
+
+    @cached_property
+    def ssh_keys(self) -> Any:
+        from dashboard.vast.resources.ssh import SshKeys
+
+        return SshKeys(self)
+
+    @cached_property
+    def instance_ops(self) -> Any:
+        from dashboard.vast.resources.instance_ops import InstanceOps
+
+        return InstanceOps(self)
+
+    @cached_property
+    def templates(self) -> Any:
+        from dashboard.vast.resources.templates import Templates
+
+        return Templates(self)
+
+    @cached_property
+    def bulk(self) -> Any:
+        from dashboard.vast.resources.bulk import Bulk
+
+        return Bulk(self)
 
     def close(self) -> None:
         """Close the pooled connections."""

@@ -1,0 +1,9 @@
+"""The instances app's models, one module per subject: the ledger (`ledger`), and launch tokens.
+
+New subjects (SSH keys of people, launch templates) get a module of their own here and are
+imported below, so Django finds them all as `instances.models`.
+"""
+
+from instances.models.ledger import Instance, LaunchToken, StatusChange, SyncState
+
+__all__ = ["Instance", "LaunchToken", "StatusChange", "SyncState"]
