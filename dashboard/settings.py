@@ -136,11 +136,12 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL")
 if REDIS_URL and os.environ.get("PYTEST_XDIST_WORKER"):
-    # Parallel test workers each get their own Redis database, since tests flush the cache: the
-    # ones after the URL's (scripts/test-services gives each concurrent run its own range).
+    # Parallel test workers each get their own Redis database, since tests flush the cache; a run
+    # of scripts/test-services also has a slot of its own (TEST_RUN_SLOT), so two runs never share.
+    # The same environment always maps to the same database (subprocesses of a test inherit it).
     worker = int(os.environ["PYTEST_XDIST_WORKER"].removeprefix("gw"))
-    _redis_base, _redis_db = REDIS_URL.rsplit("/", 1)
-    REDIS_URL = f"{_redis_base}/{int(_redis_db or 0) + 1 + worker}"
+    slot = int(os.environ.get("TEST_RUN_SLOT") or 0)
+    REDIS_URL = REDIS_URL.rsplit("/", 1)[0] + f"/{1 + 2 * slot + worker}"
 if REDIS_URL:
     CACHES = {
         "default": {

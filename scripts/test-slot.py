@@ -4,8 +4,8 @@ one machine never share a test database or a Redis database (tests flush their R
     test-slot.py claim REDIS_URL        prints the slot number (0-6), held for 2 hours at most
     test-slot.py release REDIS_URL N
 
-A slot N gives the run the PostgreSQL test databases named after `dashboard_N` and the Redis
-databases 2N+1 and 2N+2 (one per pytest-xdist worker). The claims live in Redis database 15.
+A slot N gives the run the PostgreSQL test databases named after `dashboard_N` and (through
+TEST_RUN_SLOT, read by settings.py) the Redis databases 2N+1 and 2N+2, one per pytest-xdist worker. The claims live in Redis database 15.
 """
 
 import os
