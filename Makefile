@@ -46,6 +46,7 @@ ci: lint test
 
 bench: install
 	$(PY) bench/offers.py
+	$(PY) bench/ledger.py
 
 clean:
 	rm -rf $(VENV) .venv-vastai staticfiles db.sqlite3 db-huey.sqlite3

@@ -1,5 +1,6 @@
-"""Load test: simulated users browse offers and watch the instance list, against gunicorn on the
-Vast.ai simulator over HTTP with the simulator's rate limits on.
+"""Load test: simulated users browse offers and watch the instance list, against gunicorn and its
+background worker (`manage.py run_huey`) on the Vast.ai simulator over HTTP with the simulator's
+rate limits on.
 
     .venv/bin/python bench/load.py [--users 20] [--seconds 60] [--workers 2] [--threads 4]
                                    [--mode sqlite|services] [--seed 1]
@@ -12,17 +13,17 @@ fresh PostgreSQL database (`dashboard_bench_<pid>`, dropped afterwards) and one 
 The simulator runs in this process (WSGI server in a thread, temporary SQLite database), with a
 few instances created before the run (one of them still loading), and answers 429 like Vast when a key calls an endpoint
 faster than its threshold (vast-api.md §9.3). A middleware around it counts the dashboard's calls
-per endpoint. Each user (a thread with its own logged-in session, seeded randomness) alternates
-between browsing offers (popular filter combinations, sorts, details, with 1-3 s of thinking
-between clicks) and watching /instances/ (the page, then an htmx poll every 2 s, plus the rows
-the page polls while they change state). The dashboard runs with its defaults for Vast:
-VAST_RATE_LIMIT on, OFFER_CACHE_SECONDS=20.
+per endpoint (web and worker alike: since the ledger, the instance lists are the worker's). Each
+user (a thread with its own logged-in session, seeded randomness) alternates between browsing
+offers (popular filter combinations, sorts, details, with 1-3 s of thinking between clicks) and
+watching /instances/ (the page, then an htmx poll at the interval the page asks for: 2 s while an
+instance changes state, as the loading one does). The dashboard runs with its defaults for Vast:
+VAST_RATE_LIMIT on, OFFER_CACHE_SECONDS=20, VAST_SYNC_SECONDS=10.
 
 It prints figures and asserts nothing about time. See bench/README.md.
 """
 
 import argparse
-import os
 import random
 import re
 import sys
@@ -30,7 +31,7 @@ import tempfile
 import threading
 import time
 from collections import Counter, defaultdict
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,18 +42,23 @@ sys.path[0] = str(ROOT)
 import httpx  # noqa: E402
 
 from bench._harness import (  # noqa: E402
-    DASHBOARD_AGENT,
     SIM_KEY,
+    UpstreamCounter,
     dashboard_env,
     gunicorn,
+    huey_worker,
     log_in,
+    percentile,
     prepare_database,
+    rent,
+    services_database,
     simulator,
+    wait_for_worker,
 )
 
 CACHE_SECONDS = 20
 INSTANCES = 5  # created in the simulator before the run
-POLL_SECONDS = 2.0  # the instance pages poll every 2 s
+POLL_SECONDS = 5  # the instance list polls every 5 s, or as often as its hx-trigger says
 THINK_SECONDS = (1.0, 3.0)
 # Popular searches (query strings of the offers page) and how often people pick them.
 COMBOS = (
@@ -66,7 +72,7 @@ COMBOS = (
 SORTS = (("", 60), ("-dlperf_per_dphtotal", 20), ("price_per_gpu", 10), ("-reliability", 10))
 HTMX = {"HX-Request": "true"}
 OFFER_ID = re.compile(r'hx-get="/offers/(\d+)/\?')
-POLLED_ROW = re.compile(r'hx-get="(/instances/\d+/row/)" hx-trigger="every 2s"')
+POLL_EVERY = re.compile(r'id="instance-list" hx-get="[^"]*" hx-trigger="every (\d+)s')
 VAST_ERROR = re.compile(r'data-testid="vast-error">(.*?)</div>', re.S)
 
 
@@ -76,77 +82,15 @@ def pick(rng, weighted):
     return rng.choices(values, weights)[0]
 
 
-def percentile(sorted_ms, q):
-    """The q-th percentile (0-100) of sorted samples, nearest rank."""
-    if not sorted_ms:
-        return float("nan")
-    return sorted_ms[min(len(sorted_ms) - 1, max(0, round(q / 100 * len(sorted_ms)) - 1))]
-
-
-class UpstreamCounter:
-    """WSGI middleware (`wrap` the simulator's app) recording each call the dashboard makes:
-    when it arrived, its endpoint (method and route, as the simulator's rate limits key them)
-    and the status it got. Calls from this script (other User-Agent) are not recorded."""
-
-    def __init__(self):
-        self.app = None
-        self.calls = []  # (monotonic time, endpoint, status)
-        self._lock = threading.Lock()
-
-    def wrap(self, app):
-        self.app = app
-        return self
-
-    def __call__(self, environ, start_response):
-        if not environ.get("HTTP_USER_AGENT", "").startswith(DASHBOARD_AGENT):
-            return self.app(environ, start_response)
-        arrived = time.monotonic()
-        endpoint = endpoint_of(environ["REQUEST_METHOD"], environ.get("PATH_INFO", ""))
-
-        def counting_start_response(status, headers, exc_info=None):
-            with self._lock:
-                self.calls.append((arrived, endpoint, int(status.split()[0])))
-            return start_response(status, headers, exc_info)
-
-        return self.app(environ, counting_start_response)
-
-    def since(self, started):
-        with self._lock:
-            return [call for call in self.calls if call[0] >= started]
-
-
-def endpoint_of(method, path):
-    """(label, Vast's threshold in seconds or None) of a simulator request, e.g.
-    ("PUT /api/v0/asks/{id}/", 4.5)."""
-    from vastsim import ratelimit, router
-    from vastsim.protocol import ApiError
-
-    try:
-        route, _ = router.resolve(method, path)
-    except ApiError:
-        return f"{method} {path}", None
-    pattern = re.sub(r"\(\?P<(\w+)>[^)]*\)", r"{\1}", route.pattern.pattern).removesuffix("/?")
-    return f"{method} {pattern}/", ratelimit.THRESHOLDS.get((route.name, method))
-
-
 def seed_instances(simulator_url, count):
     """Rent `count` offers in the simulator (before its rate limits are on): the first still
-    loading for the whole run (its row is polled, as after a launch), the last stopped, the
+    loading for the whole run (the list polls every 2 s while it does), the last stopped, the
     others running by the time the users arrive."""
-    from django.conf import settings
+    from dashboard.vast import VastClient
 
-    with httpx.Client(
-        base_url=simulator_url, headers={"Authorization": f"Bearer {SIM_KEY}", "User-Agent": "bench"}, timeout=30
-    ) as direct:
-        query = {"rentable": {"eq": True}, "disk_space": {"gte": 50}, "order": [["dph_total", "asc"]], "limit": count}
-        offers = direct.post("/api/v0/bundles/", json=query).raise_for_status().json()["offers"]
-        ids = []
-        for number, offer in enumerate(offers, 1):
-            # The simulator (this process) reads its boot time when an instance is created.
-            settings.VASTSIM_BOOT_SECONDS = 3600.0 if number == 1 else 1.0
-            body = {"client_id": "me", "image": "pytorch/pytorch", "disk": 20.0, "label": f"bench-{number}", "env": {}}
-            ids.append(direct.put(f"/api/v0/asks/{offer['id']}/", json=body).raise_for_status().json()["new_contract"])
-        direct.put(f"/api/v0/instances/{ids[-1]}/", json={"state": "stopped"}).raise_for_status()
+    ids = rent(simulator_url, 1, 3600.0, "bench-loading") + rent(simulator_url, count - 1, 1.0, "bench")
+    with VastClient(SIM_KEY, simulator_url, timeout=30) as client:
+        client.set_state(ids[-1], "stopped")
     return ids
 
 
@@ -258,40 +202,17 @@ class SimulatedUser:
                 self.show_offers("offers (full page)", htmx=False)
 
     def watch_instances(self):
-        """Open /instances/ and keep it open for 10-30 s: the list polled every 2 s, and the
-        rows the page polls while they change state."""
+        """Open /instances/ and keep it open for 10-30 s: the list polled at the interval the
+        page asks for (its hx-trigger)."""
         until = min(self.deadline, time.monotonic() + self.rng.uniform(10, 30))
         body = self.get("instances (full page)", "/instances/")
         while True:
-            tick = time.monotonic() + POLL_SECONDS
+            every = POLL_EVERY.search(body)
+            tick = time.monotonic() + (int(every.group(1)) if every else POLL_SECONDS)
             if tick >= until:
                 return
             time.sleep(max(0.0, tick - time.monotonic()))
-            rows = POLLED_ROW.findall(body)
-            body = self.get("instances (htmx poll)", "/instances/", htmx=True)
-            for row in rows:
-                self.get("instance row (htmx poll)", row, htmx=True)
-
-
-@contextmanager
-def services_database(postgres, redis_url):
-    """A fresh PostgreSQL database (dropped afterwards) and a flushed Redis database; yields
-    the database's URL."""
-    import psycopg
-    import redis
-
-    name = f"dashboard_bench_{os.getpid()}"
-    with psycopg.connect(f"{postgres}/postgres", autocommit=True, connect_timeout=5) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        admin.execute(f'CREATE DATABASE "{name}"')
-    cache = redis.Redis.from_url(redis_url, socket_connect_timeout=5)
-    cache.flushdb()
-    try:
-        yield f"{postgres}/{name}"
-    finally:
-        cache.flushdb()
-        with psycopg.connect(f"{postgres}/postgres", autocommit=True, connect_timeout=5) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            body = self.get("instances (htmx poll)", "/instances/", htmx=True) or body
 
 
 def start_dashboards(stack, workdir, simulator_url, args):
@@ -312,7 +233,9 @@ def start_dashboards(stack, workdir, simulator_url, args):
         stack.enter_context(gunicorn(env, workdir / f"gunicorn-{n}.log", workers=args.workers, threads=args.threads))
         for n in range(replicas)
     ]
-    description = f"{replicas} gunicorn x {args.workers} workers x {args.threads} threads, {what}"
+    worker = stack.enter_context(huey_worker(env, workdir / "worker.log"))
+    wait_for_worker(urls[0], worker, workdir / "worker.log")  # the ledger holds the instances
+    description = f"{replicas} gunicorn x {args.workers} workers x {args.threads} threads + 1 run_huey, {what}"
     return urls, username, password, description
 
 
@@ -338,9 +261,9 @@ def run_users(urls, username, password, args, recorder):
 
 
 def log_findings(workdir):
-    """Counts of telling lines in the gunicorn logs (LOG_LEVEL=WARNING)."""
+    """Counts of telling lines in the gunicorn and worker logs (LOG_LEVEL=WARNING)."""
     found = Counter()
-    for path in workdir.glob("gunicorn-*.log"):
+    for path in [*workdir.glob("gunicorn-*.log"), workdir / "worker.log"]:
         for line in path.read_text(errors="replace").splitlines():
             if "not sent: own rate limit" in line:
                 found["calls refused by the dashboard's own limiter (page shows 'busy')"] += 1
