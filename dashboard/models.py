@@ -21,6 +21,16 @@ class Action(models.Model):
         STOP = "stop", "Stop"
         LABEL = "label", "Relabel"
         DESTROY = "destroy", "Destroy"
+        REBOOT = "reboot", "Reboot"
+        BID = "bid", "Change bid"
+        SSH_KEY_ADD = "ssh_key_add", "Add SSH key"
+        SSH_KEY_REMOVE = "ssh_key_remove", "Remove SSH key"
+        SSH_ATTACH = "ssh_attach", "Attach SSH key"
+        SSH_DETACH = "ssh_detach", "Detach SSH key"
+        TEMPLATE_CREATE = "template_create", "Create template"
+        TEMPLATE_EDIT = "template_edit", "Edit template"
+        TEMPLATE_DELETE = "template_delete", "Delete template"
+        TEMPLATE_IMPORT = "template_import", "Import templates"
 
     class Outcome(models.TextChoices):
         SUCCESS = "success", "Success"

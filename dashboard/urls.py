@@ -4,7 +4,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from dashboard import audit_log, keys, team, views
-from instances import health, overview
+from instances import health, overview, ssh_views
 from instances.launch import launch
 from offers import urls as offer_urls
 
@@ -16,6 +16,14 @@ team_patterns = (
         path("guardrails/", team.guardrails, name="guardrails"),
     ],
     "team",
+)
+
+ssh_key_patterns = (
+    [
+        path("", ssh_views.keys, name="index"),
+        path("<vast_id:key_id>/remove/", ssh_views.remove, name="remove"),
+    ],
+    "ssh_keys",
 )
 
 # Launching is the instances app's, but its URL sits under the offer it launches.
@@ -32,5 +40,7 @@ urlpatterns = [
     path("audit/", audit_log.audit, name="audit"),
     path("keys/", keys.keys, name="keys"),
     path("account/", overview.account, name="account"),
+    path("account/ssh-keys/", include(ssh_key_patterns)),
     path("team/", include(team_patterns)),
+    path("templates/", include("instances.template_urls")),
 ]

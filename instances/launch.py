@@ -23,7 +23,7 @@ from dashboard.guardrails import GuardrailExceeded
 from dashboard.htmx import wants_fragment
 from dashboard.models import Action
 from dashboard.permissions import require_perm
-from instances import ledger, spending
+from instances import launch_templates, ledger, spending, ssh_access
 from instances.forms import IMAGE_PRESETS, LaunchForm, quote
 from instances.models import LaunchToken
 from instances.tasks import enqueue_sync
@@ -175,14 +175,15 @@ def _page(request, offer_id):
         context = _context(offer, form, token="", back=back, rental=rental, quote_disk=quote_disk)
         return render(request, "instances/launch.html#launch-price", context)
     initial = {key: params[key] for key in PREFILL_FIELDS if params.get(key)}
+    # A launch template (`?template=ID`, the page's picker) is the latest choice: its values win.
+    picker = launch_templates.picked(params.get("template"), offer)
+    initial.update(picker.initial)
     initial.setdefault("disk", f"{quote_disk:g}")
     form = LaunchForm(initial=initial, offer=offer, bid=rental == "bid")
     token = _new_token(request.user, offer_id)
-    return render(
-        request,
-        "instances/launch.html",
-        _context(offer, form, token=token, back=back, rental=rental, quote_disk=quote_disk),
-    )
+    context = _context(offer, form, token=token, back=back, rental=rental, quote_disk=quote_disk)
+    context["templates"] = picker
+    return render(request, "instances/launch.html", context)
 
 
 @require_perm("launch_instance", action=Action.Kind.LAUNCH)
@@ -284,6 +285,7 @@ def _send(request, form, token, action, price, context):
             f"Vast.ai created {what} but left it stopped: {note}. Its disk is billed while it waits; "
             "press Start to try again, or Destroy it.",
         )
+    ssh_access.attach_launcher_keys(request, result.instance_id)  # never fails the launch
     return _go(request, reverse("instances:detail", args=[result.instance_id]))
 
 

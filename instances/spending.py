@@ -22,12 +22,14 @@ SPENDING = (Action.Kind.LAUNCH, Action.Kind.START)
 IN_FLIGHT_FOR = timedelta(minutes=15)
 
 
-def usage(user, now=None):
-    """What `user` spends now, from the ledger and our pending actions."""
+def usage(user, now=None, *, besides=None):
+    """What `user` spends now, from the ledger and our pending actions; `besides` (a Vast id)
+    leaves that instance out of the running count (a raised bid keeps its instance, not a new one)."""
     now = now or timezone.now()
-    running = Instance.objects.filter(
-        launched_by=user, gone_at__isnull=True, status__in=costs.BILLED_AS_RUNNING
-    ).count()
+    running = Instance.objects.filter(launched_by=user, gone_at__isnull=True, status__in=costs.BILLED_AS_RUNNING)
+    if besides is not None:
+        running = running.exclude(vast_id=besides)
+    running = running.count()
     in_flight = Action.objects.filter(
         user=user, kind__in=SPENDING, outcome=Action.Outcome.PENDING, created_at__gte=now - IN_FLIGHT_FOR
     ).count()
@@ -36,11 +38,14 @@ def usage(user, now=None):
 
 def begin(user, kind, *, price, offer_id=None, instance_id=None, detail=None):
     """Decide, under `user`'s lock, whether they may start spending at `price` $/hr; if so, return
-    the PENDING audit row of the action, else record the refusal and raise GuardrailExceeded."""
+    the PENDING audit row of the action, else record the refusal and raise GuardrailExceeded.
+    A raised bid (kind BID) is checked at its new $/hr without counting its own instance twice:
+    running, it already holds its GPU; stopped (outbid), the bid may start it again."""
     what = "launch" if kind == Action.Kind.LAUNCH else "start"
+    besides = instance_id if kind == Action.Kind.BID else None
     with person_lock(user):
         try:
-            check_spend(user, price, usage(user), what=what)
+            check_spend(user, price, usage(user, besides=besides), what=what)
         except GuardrailExceeded as refusal:
             refused = refusal
         else:

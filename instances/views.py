@@ -45,7 +45,8 @@ def _name(instance, instance_id):
 def _next_url(request, default):
     """The `next` field if it is a safe local URL, else `default`."""
     target = request.POST.get("next", "")
-    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+    # Only a path: redirect() takes anything else ("0", "home") for a URL name to reverse.
+    if target.startswith("/") and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
         return target
     return default
 

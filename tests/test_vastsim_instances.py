@@ -259,12 +259,12 @@ def test_destroy_removes_the_instance(api):
     assert missing.json()["error"] == "no_such_instance"
 
 
-def test_show_unknown_instance_is_null_and_a_bad_id_is_400(api):
+def test_show_unknown_instance_is_null_and_a_word_is_no_id(api):
     assert api.get("/api/v0/instances/123/").json() == {"instances": None}
     assert api.get(f"/api/v0/instances/{10**30}/").json() == {"instances": None}
     bad = api.get("/api/v0/instances/abc/")
-    assert bad.status_code == 400
-    assert bad.json() == {"success": False, "error": "invalid_args"}
+    assert bad.status_code == 404
+    assert bad.json()["error"] == "not_found"
 
 
 def test_v1_list_pages_through_more_than_25_instances_with_next_token(api):

@@ -9,7 +9,7 @@ from collections import Counter
 
 from django.db import transaction
 
-from vastsim import catalog, clock, lifecycle, offers, switches
+from vastsim import catalog, clock, lifecycle, offers, ssh, switches
 from vastsim.create import LABEL_MAX, parse_create_body
 from vastsim.models import Instance
 from vastsim.pricing import price_offer
@@ -89,6 +89,7 @@ def create(request):
             status_msg="Required resources are currently unavailable; created stopped." if create_stopped else "",
             **fields,
         )
+        ssh.copy_account_keys(instance)
     answer = {
         "success": not create_stopped,
         "new_contract": instance.contract_id,

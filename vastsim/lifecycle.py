@@ -44,11 +44,18 @@ def boot_seconds():
     return float(settings.VASTSIM_BOOT_SECONDS)
 
 
+def reboot_seconds():
+    """How long a reboot (docker stop + start, the GPU kept) shows `rebooting`."""
+    return boot_seconds() / 2
+
+
 def actual_status(instance, now):
     """null (provisioning) -> loading -> running; exited once stopped; scheduling while a
-    start waits for its GPU (Vast answered resources_unavailable)."""
+    start waits for its GPU (Vast answered resources_unavailable); rebooting -> running."""
     if instance.cur_state == "stopped":
         return "scheduling" if instance.intended_status == "running" else "exited"
+    if instance.rebooted_at is not None and instance.rebooted_at <= now < instance.ready_at:
+        return "rebooting"
     if now >= instance.ready_at:
         return "running"
     provisioning = min(2.0, (instance.ready_at - instance.started_at) / 4)
@@ -94,6 +101,8 @@ def _status_msg(instance, status):
         return f"Pulling image {instance.image}"
     if status == "exited":
         return "Instance stopped."
+    if status == "rebooting":
+        return "Rebooting: restarting the container."
     return None
 
 

@@ -1,4 +1,4 @@
-"""What changes in the simulated world: rentals, API keys, faults, switches.
+"""What changes in the simulated world: rentals, SSH keys, API keys, faults, switches.
 
 The offer catalog is generated (see catalog.py); everything here lives in the
 database so all gunicorn workers and restarts see the same state. Times are
@@ -9,6 +9,7 @@ from django.db import models
 
 # Instance ids look like real contract ids; the row's primary key stays small.
 CONTRACT_ID_OFFSET = 27_000_000
+SSH_KEY_ID_OFFSET = 610_000
 
 
 class Instance(models.Model):
@@ -35,6 +36,7 @@ class Instance(models.Model):
     bid_price = models.FloatField(null=True, blank=True)
     template_hash_id = models.CharField(max_length=64, blank=True)
     jupyter_dir = models.CharField(max_length=512, blank=True)
+    rebooted_at = models.FloatField(null=True, blank=True, help_text="When the last reboot was asked for.")
 
     class Meta:
         ordering = ["pk"]
@@ -53,6 +55,45 @@ class Instance(models.Model):
         return cls.objects.filter(pk=pk) if 0 < pk < 2**63 else cls.objects.none()
 
 
+class SshKey(models.Model):
+    """An SSH public key: the account's (`instance` null), which Vast copies onto each new
+    instance, or one attached to a single instance (also each copy of an account key)."""
+
+    instance = models.ForeignKey(Instance, null=True, blank=True, on_delete=models.CASCADE, related_name="ssh_keys")
+    public_key = models.TextField()
+    created_at = models.FloatField()
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self):
+        return f"ssh key {self.key_id}"
+
+    @property
+    def key_id(self):
+        """The id the API shows (offset like contract ids, so it never looks like a row number)."""
+        return SSH_KEY_ID_OFFSET + self.pk
+
+    @classmethod
+    def for_key_id(cls, key_id):
+        """The keys (zero or one) with this API id."""
+        pk = key_id - SSH_KEY_ID_OFFSET
+        return cls.objects.filter(pk=pk) if 0 < pk < 2**63 else cls.objects.none()
+
+
+class LogRequest(models.Model):
+    """Logs gathered for one request_logs call, served at its result URL once `ready_at` passes."""
+
+    token = models.CharField(max_length=64, unique=True)
+    contract_id = models.BigIntegerField()
+    text = models.TextField()
+    created_at = models.FloatField()
+    ready_at = models.FloatField()
+
+    def __str__(self):
+        return f"logs of instance {self.contract_id}"
+
+
 class ApiKey(models.Model):
     """An entry of the account's API-key listing (values are never stored)."""
 
@@ -62,6 +103,22 @@ class ApiKey(models.Model):
 
     def __str__(self):
         return self.name
+
+
+class Template(models.Model):
+    """A Vast template: public ones (Vast's recommended) and the account's own. `fields` holds
+    what the API shows besides id, hash_id, creator_id and created_at (see vastsim.templates)."""
+
+    hash_id = models.CharField(max_length=32, db_index=True)
+    creator_id = models.BigIntegerField()
+    created_at = models.FloatField()
+    fields = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self):
+        return f"template {self.pk} {self.fields.get('name')!r}"
 
 
 class Fault(models.Model):

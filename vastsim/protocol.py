@@ -24,6 +24,8 @@ class Request:
     # time.monotonic() at which the caller stops waiting for an answer (its read timeout),
     # or None to wait however long. Only the in-process transport knows it and sets it.
     deadline: float | None = None
+    # scheme://host[:port] the caller addressed, for URLs the simulator hands out (logs' result_url).
+    base_url: str = ""
 
     def json(self, error_body=None):
         """The body parsed as JSON; an empty body reads as `{}`. Bad JSON

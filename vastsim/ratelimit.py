@@ -24,7 +24,16 @@ THRESHOLDS = {
     ("instance", "GET"): 2.0,
     ("instance", "PUT"): 1.0,
     ("instance", "DELETE"): 3.0,
+    ("instances_bulk", "PUT"): 4.0,
+    ("instances_bulk", "DELETE"): 4.0,
+    ("template", "GET"): 1.9,
+    ("reboot", "PUT"): 1.0,
+    ("bid_price", "PUT"): 5.5,
     ("apikeys", "GET"): 1.0,
+    ("ssh", "GET"): 1.0,
+    ("ssh", "POST"): 1.0,
+    ("instance_ssh", "GET"): 2.0,
+    ("instance_ssh", "POST"): 2.0,
 }
 
 

@@ -3,7 +3,10 @@
 `dispatch` is the single entry point of both the in-process transport and
 the WSGI app. Around the handler it applies, in order: injected faults,
 authentication, and (when switched on) rate limits. Every path is served
-with and without its trailing slash, and nothing ever redirects.
+with and without its trailing slash, and nothing ever redirects. An id in a
+path is ASCII digits only (`[0-9]+`; `\\d` would also take other scripts'
+digits), so a word (`/instances/pending-price-increases/`,
+`/instances/reboot/5/`) is never taken for one: an unknown path is a 404.
 """
 
 import logging
@@ -12,7 +15,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from vastsim import account, faults, instances, offers, ratelimit
+from vastsim import account, bulk, console, faults, instances, offers, ratelimit, ssh, templates
 from vastsim.protocol import ApiError, json_response
 
 logger = logging.getLogger("vastsim")
@@ -38,13 +41,29 @@ def _route(method, path, handler, name, **flags):
 ROUTES = (
     _route("POST", r"/api/v0/bundles", offers.search_post, "bundles", public=True),
     _route("GET", r"/api/v0/bundles", offers.search_get, "bundles", public=True),
-    _route("PUT", r"/api/v0/asks/(?P<id>[^/]+)", instances.create, "asks"),
+    _route("PUT", r"/api/v0/asks/(?P<id>[0-9]+)", instances.create, "asks"),
     _route("GET", r"/api/v1/instances", instances.list_v1, "instances"),
     _route("GET", r"/api/v0/instances/filters", instances.filters, "instance_filters"),
     _route("GET", r"/api/v0/instances", instances.list_v0, "instances_v0"),
-    _route("GET", r"/api/v0/instances/(?P<id>[^/]+)", instances.show, "instance"),
-    _route("PUT", r"/api/v0/instances/(?P<id>[^/]+)", instances.manage, "instance"),
-    _route("DELETE", r"/api/v0/instances/(?P<id>[^/]+)", instances.destroy, "instance"),
+    _route("PUT", r"/api/v0/instances", bulk.set_state, "instances_bulk"),
+    _route("DELETE", r"/api/v0/instances", bulk.destroy, "instances_bulk"),
+    _route("PUT", r"/api/v0/instances/request_logs/(?P<id>[0-9]+)", console.request_logs, "request_logs"),
+    _route("PUT", r"/api/v0/instances/reboot/(?P<id>[0-9]+)", console.reboot, "reboot"),
+    _route("PUT", r"/api/v0/instances/bid_price/(?P<id>[0-9]+)", console.change_bid, "bid_price"),
+    _route("GET", r"/instance_logs/(?P<token>[0-9a-f]{32})\.log", console.log_result, "instance_logs", public=True),
+    _route("GET", r"/api/v0/instances/(?P<id>[0-9]+)", instances.show, "instance"),
+    _route("PUT", r"/api/v0/instances/(?P<id>[0-9]+)", instances.manage, "instance"),
+    _route("DELETE", r"/api/v0/instances/(?P<id>[0-9]+)", instances.destroy, "instance"),
+    _route("GET", r"/api/v0/instances/(?P<id>[0-9]+)/ssh", ssh.list_instance, "instance_ssh"),
+    _route("POST", r"/api/v0/instances/(?P<id>[0-9]+)/ssh", ssh.attach, "instance_ssh"),
+    _route("DELETE", r"/api/v0/instances/(?P<id>[0-9]+)/ssh/(?P<key_id>[0-9]+)", ssh.detach, "instance_ssh"),
+    _route("GET", r"/api/v0/ssh", ssh.list_account, "ssh"),
+    _route("POST", r"/api/v0/ssh", ssh.create_account, "ssh"),
+    _route("PUT", r"/api/v0/ssh/(?P<id>[0-9]+)", ssh.update_account, "ssh"),
+    _route("DELETE", r"/api/v0/ssh/(?P<id>[0-9]+)", ssh.delete_account, "ssh"),
+    _route("GET", r"/api/v0/template", templates.search, "template"),
+    _route("POST", r"/api/v0/template", templates.create, "template"),
+    _route("DELETE", r"/api/v0/template", templates.delete, "template"),
     _route("GET", r"/api/v0/auth/apikeys", account.api_keys, "apikeys", bearer_only=True),
     _route("GET", r"/api/v0/users/current", account.current_user, "user"),
     _route("GET", r"/api/v0/gpu_names/unique", account.gpu_names, "gpu_names", public=True),

@@ -3,7 +3,7 @@
 from django.db import transaction
 
 from vastsim import clock
-from vastsim.models import ApiKey, Fault, Instance, RateLimitHit, Switch
+from vastsim.models import ApiKey, Fault, Instance, LogRequest, RateLimitHit, SshKey, Switch, Template
 
 DEFAULT_API_KEYS = (("Primary key", "api"), ("dashboard (read only)", "api"), ("ci-runner", "api"))
 
@@ -27,10 +27,10 @@ def _seed_api_keys():
 
 
 def reset():
-    """Forget all instances, faults, switches and rate-limit history, reseed
+    """Forget all instances, SSH keys, faults, switches and rate-limit history, reseed
     the API keys, and put this process's clock back on the wall clock."""
     with transaction.atomic():
-        for model in (Instance, Fault, Switch, RateLimitHit, ApiKey):
+        for model in (SshKey, Instance, LogRequest, Fault, Switch, RateLimitHit, ApiKey, Template):
             model.objects.all().delete()
         _seed_api_keys()
     clock.reset()

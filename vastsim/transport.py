@@ -37,6 +37,7 @@ class SimulatorTransport(httpx.BaseTransport):
             headers={name.lower(): value for name, value in request.headers.items()},
             body=request.read(),
             deadline=None if read_timeout is None else time.monotonic() + read_timeout,
+            base_url=f"{request.url.scheme}://{request.url.netloc.decode('ascii')}",
         )
         try:
             response = router.dispatch(sim_request, self.api_keys)

@@ -40,7 +40,16 @@ def _request(environ):
         query=dict(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True)),
         headers=headers,
         body=body,
+        base_url=f"{environ.get('wsgi.url_scheme', 'http')}://{_host(environ)}",
     )
+
+
+def _host(environ):
+    """host[:port] the caller addressed (its Host header, else the server's name and port)."""
+    if environ.get("HTTP_HOST"):
+        return environ["HTTP_HOST"]
+    port = environ.get("SERVER_PORT", "")
+    return environ.get("SERVER_NAME", "localhost") + (f":{port}" if port and port not in ("80", "443") else "")
 
 
 def _reason(status):

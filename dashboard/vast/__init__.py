@@ -90,6 +90,9 @@ __all__ = [
     "search_offers",
     "search_offers_cached",
     "set_state",
+    "ssh_keys",
+    "templates",
+    "bulk",
 ]
 
 logger = logging.getLogger(__name__)
@@ -231,3 +234,20 @@ def current_user() -> Account:
 def gpu_names() -> list[str]:
     """GPU model names as the API spells them. See VastClient.gpu_names."""
     return get_client().gpu_names()
+
+
+def templates() -> Any:
+    """The account's Vast templates (`search`, `created_by`). See dashboard.vast.resources.templates."""
+    return get_client().templates
+
+
+def bulk() -> Any:
+    """Start, stop or destroy several instances at once (`set_state`, `destroy`), one call per
+    64 ids. See dashboard.vast.resources.bulk."""
+    return get_client().bulk
+
+
+def ssh_keys() -> Any:
+    """The SSH keys of the account and of each instance (`account_keys`, `on_instance`, `attach`,
+    `detach`, ...). See dashboard.vast.resources.ssh.SshKeys."""
+    return get_client().ssh_keys

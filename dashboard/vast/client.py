@@ -101,6 +101,7 @@ class VastClient:
         self._waits = {True: read_wait, False: write_wait}
         self.call_budget = call_budget
         self._read_timeout = timeout.read
+        self.transport = transport  # None: httpx's own; also reads the logs' result URLs (resources/instance_ops)
         # With no transport, httpx builds its pooled HTTPTransport from `limits` (and honours proxy env vars).
         self._http = httpx.Client(
             base_url=base_url,

@@ -25,7 +25,16 @@ THRESHOLDS: Final = (
     ("GET", r"/api/v0/instances/\d+/?", "show", 2.0),
     ("PUT", r"/api/v0/instances/\d+/?", "manage", 1.0),
     ("DELETE", r"/api/v0/instances/\d+/?", "destroy", 3.0),
+    ("PUT", r"/api/v0/instances/reboot/\d+/?", "reboot", 1.0),
+    ("PUT", r"/api/v0/instances/bid_price/\d+/?", "bid", 5.5),
+    ("PUT", r"/api/v0/instances/?", "bulk-state", 4.0),
+    ("DELETE", r"/api/v0/instances/?", "bulk-destroy", 4.0),
+    ("GET", r"/api/v0/template/?", "template", 1.9),
     ("GET", r"/api/v0/auth/apikeys/?", "apikeys", 1.0),
+    ("GET", r"/api/v0/ssh/?", "ssh-list", 1.0),
+    ("POST", r"/api/v0/ssh/?", "ssh-create", 1.0),
+    ("GET", r"/api/v0/instances/\d+/ssh/?", "instance-ssh-list", 2.0),
+    ("POST", r"/api/v0/instances/\d+/ssh/?", "ssh-attach", 2.0),
 )
 _COMPILED: Final = tuple((method, re.compile(path), name, seconds) for method, path, name, seconds in THRESHOLDS)
 _LOCK_TIMEOUT, _LOCK_SPIN = 2.0, 0.002
