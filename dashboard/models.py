@@ -135,3 +135,37 @@ class RateSlot(models.Model):
 
     def __str__(self):
         return self.key
+
+
+class NotificationEvent(models.Model):
+    """Something the team is told once: `key` makes the same event (an instance × policy ×
+    occurrence, a budget × month × threshold) impossible to notify twice."""
+
+    key = models.CharField(max_length=200, unique=True)
+    kind = models.CharField(max_length=40, db_index=True)
+    text = models.TextField()
+    link = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        default_permissions = ()
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"{self.kind}: {self.text[:60]}"
+
+
+class Notification(models.Model):
+    """One person's copy of an event, in their in-app list until they mark it read."""
+
+    event = models.ForeignKey(NotificationEvent, on_delete=models.CASCADE, related_name="notifications")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        default_permissions = ()
+        ordering = ["-event__created_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["event", "user"], name="one_notification_per_person")]
+
+    def __str__(self):
+        return f"{self.user_id}: {self.event}"
