@@ -15,14 +15,16 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget, trigger_client_event
 
-from dashboard import audit, vast
+from dashboard import audit, fragments, vast
 from dashboard.guardrails import GuardrailExceeded
 from dashboard.htmx import wants_fragment
 from dashboard.models import Action
 from dashboard.permissions import forbidden, require_perm
 from instances import ledger, spending, sync
 from instances.forms import LabelForm
-from instances.models import Instance
+from instances.models import Instance, SyncState
+from instances.policies import lease
+from instances.policies.panel import panel as policy_panel
 from instances.rows import rows_for
 from instances.tasks import enqueue_sync
 
@@ -66,16 +68,31 @@ def _poll_seconds(rows):
     return 2 if any(r.is_transitional for r in rows) else 5
 
 
-@require_GET
-def index(request):
-    """Every live instance of the account, with what each costs and how to connect (from the ledger)."""
+def _rows(request):
+    """The list's rows as (context, poll seconds), for `fragments.render_cached`."""
     rows = rows_for(request.user, Instance.objects.filter(gone_at__isnull=True))
-    template = "instances/index.html#instance-list" if wants_fragment(request) else "instances/index.html"
     summary = {
         "running": sum(1 for r in rows if r.status == "running"),
         "per_hour": sum(r.burn_per_hour or 0.0 for r in rows),
     }
-    context = {"rows": rows, "summary": summary, "sync": sync.status(), "poll_seconds": _poll_seconds(rows)}
+    return {"rows": rows, "summary": summary}, _poll_seconds(rows)
+
+
+@require_GET
+def index(request):
+    """Every live instance of the account, with what each costs and how to connect (from the ledger).
+    The rows are rendered once per viewer and ledger version for a few seconds (polls are cheap);
+    the freshness line is always rendered anew."""
+    status, state = sync.status(), SyncState.current()
+    rows_html, poll_seconds = fragments.render_cached(
+        request,
+        "instances/index.html#instance-rows",
+        lambda: _rows(request),
+        name="instance-rows",
+        version=(state.changed_at, state.last_success_at),
+    )
+    template = "instances/index.html#instance-list" if wants_fragment(request) else "instances/index.html"
+    context = {"rows_html": rows_html, "sync": status, "poll_seconds": poll_seconds}
     return render(request, template, context)
 
 
@@ -104,6 +121,7 @@ def detail(request, instance_id):
         history=audit.history(instance_id, request.user),
         changes=list(found.changes.all()),
         poll_seconds=_poll_seconds([one]),
+        policy=policy_panel(found, request.user, one.now),
     )
     status = STOP_POLLING if partial and one.is_gone else 200
     return render(request, template, context, status=status)
@@ -154,6 +172,8 @@ def _set_state(request, instance_id, state, action):
         message, level = f"Stopped {name}{whose}.{storage}", messages.SUCCESS
     # The ledger first: at every moment the spend decision counts this start (in flight, then running).
     ledger.record_state(instance_id, "starting" if state == "running" else "stopping")
+    if state == "running":
+        lease.on_start(instance_id, request.user)  # a Start cannot escape the role's maximum time limit
     audit.succeed(action, change.message or message)
     enqueue_sync()
     return _done(request, level, message, reverse("instances:detail", args=[instance_id]))
