@@ -7,6 +7,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from dashboard import fragments
 from dashboard.htmx import wants_fragment
 from dashboard.models import Action
 from instances import costs, sync
@@ -91,7 +92,24 @@ def _stopped_rows(user, live, now):
 @never_cache
 def overview(request):
     """The account's state in five seconds: burn, spend this month (and by whom), runway,
-    instances by state, stopped instances burning storage, mine, and recent activity."""
+    instances by state, stopped instances burning storage, mine, and recent activity. The body
+    is rendered once per viewer, ledger version and latest action for a few seconds."""
+    state = SyncState.current()
+    latest_action = Action.objects.order_by("-id").values_list("id", flat=True).first()
+    body_html, _ = fragments.render_cached(
+        request,
+        "overview.html#overview-main",
+        lambda: (_overview_context(request), None),
+        name="overview",
+        version=(state.changed_at, state.last_success_at, state.account_at, latest_action),
+    )
+    context = {"body_html": body_html, "sync": sync.status()}
+    template = "overview.html#overview-body" if wants_fragment(request) else "overview.html"
+    return render(request, template, context)
+
+
+def _overview_context(request):
+    """Everything the overview shows but its freshness line."""
     now = timezone.now()
     context = _account_context()
     live = context["live"]
@@ -112,5 +130,4 @@ def overview(request):
         activity=list(activity.order_by("-created_at", "-id")[:RECENT_ACTIVITY]),
         now=now,
     )
-    template = "overview.html#overview-body" if wants_fragment(request) else "overview.html"
-    return render(request, template, context)
+    return context
