@@ -7,15 +7,21 @@ attempt is one `forbid`. The page that reads the log is `dashboard.audit_log`.
 
 from decimal import Decimal
 
+from django.db.models import Q
+
 from dashboard import vast
 from dashboard.models import Action
 
+# Who the worker's policy actions are by: no user account (Action.user is None), this name.
+SYSTEM = "system"
+
 
 def begin(user, kind, *, offer_id=None, instance_id=None, price=None, detail=None):
-    """A PENDING Action for `user` about to do `kind`; `price` is $/hr (float or None)."""
+    """A PENDING Action for `user` (None: the "system", for a policy's action) about to do `kind`;
+    `price` is $/hr (float or None)."""
     return Action.objects.create(
         user=user,
-        username=user.get_username(),
+        username=user.get_username() if user is not None else SYSTEM,
         kind=kind,
         offer_id=offer_id,
         instance_id=instance_id,
@@ -66,8 +72,8 @@ def forbid(user, kind, message, *, offer_id=None, instance_id=None, limit=None):
 
 def history(instance_id, user, limit=50):
     """The dashboard's actions on one instance, newest first: everyone's for users who may see
-    all records, else only the user's own."""
+    all records, else the user's own and the policies' (by "system")."""
     actions = Action.objects.filter(instance_id=instance_id)
     if not user.has_perm("dashboard.view_all_records"):
-        actions = actions.filter(user=user)
+        actions = actions.filter(Q(user=user) | Q(user__isnull=True, username=SYSTEM))
     return list(actions[:limit])

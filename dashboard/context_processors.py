@@ -1,14 +1,20 @@
 """Template context shared by every page."""
 
+from functools import cache
+
 from django.conf import settings
 
 
 def dashboard(request):
-    """Say whether the dashboard talks to the simulator, and the user's role."""
+    """Say whether the dashboard talks to the simulator, the user's role, and their unread
+    notification count (one COUNT, run only by a template that shows it: the nav's bell)."""
     user = getattr(request, "user", None)
     role = None
+    unread = 0
     if user is not None and user.is_authenticated:
+        from dashboard.models import Notification
         from dashboard.roles import role_of
 
         role = role_of(user)
-    return {"vast_simulated": not settings.VAST_API_KEY, "user_role": role}
+        unread = cache(Notification.objects.filter(user_id=user.pk, read_at=None).count)
+    return {"vast_simulated": not settings.VAST_API_KEY, "user_role": role, "unread_notifications": unread}

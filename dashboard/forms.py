@@ -1,9 +1,12 @@
-"""Forms for the team pages: users and guardrails."""
+"""Forms for the team pages: users, guardrails and policies."""
+
+from decimal import Decimal
 
 from django import forms
 from django.contrib.auth import get_user_model, password_validation
 
-from dashboard.models import Guardrails
+from dashboard.audit import SYSTEM
+from dashboard.models import Guardrails, PolicySettings
 from dashboard.roles import ROLES
 
 ROLE_CHOICES = [(role, role.capitalize()) for role in ROLES]
@@ -24,6 +27,8 @@ class NewUserForm(forms.Form):
 
     def clean_username(self):
         username = self.cleaned_data["username"]
+        if username.lower() == SYSTEM:
+            raise forms.ValidationError("“system” is the name the policies act under; choose another.")
         if get_user_model().objects.filter(username__iexact=username).exists():
             raise forms.ValidationError("A user with that name exists.")
         return username
@@ -52,4 +57,48 @@ class EditUserForm(forms.Form):
 class GuardrailsForm(forms.ModelForm):
     class Meta:
         model = Guardrails
-        fields = ["operator_max_dph", "admin_max_dph", "max_running_per_user", "monthly_cap_per_user"]
+        fields = [
+            "operator_max_dph",
+            "admin_max_dph",
+            "max_running_per_user",
+            "monthly_cap_per_user",
+            "operator_max_stop_after_minutes",
+            "admin_max_stop_after_minutes",
+        ]
+
+
+class PolicySettingsForm(forms.ModelForm):
+    """The team's policies (/team/policies/); `changes()` names what a save changes, for the audit row."""
+
+    class Meta:
+        model = PolicySettings
+        fields = [
+            "lease_warn_minutes",
+            "lease_dry_run",
+            "idle_util_below",
+            "idle_minutes",
+            "idle_dry_run",
+            "stopped_notify_days",
+            "stopped_destroy_days",
+            "storage_dry_run",
+            "team_monthly_budget",
+            "stop_at_cap",
+            "budget_dry_run",
+        ]
+
+    def changes(self):
+        """{field: [before, after]} as text, for every field the form changed."""
+        return {
+            name: [_text(self.initial.get(name)), _text(self.cleaned_data.get(name))]
+            for name in self.changed_data
+            if _text(self.initial.get(name)) != _text(self.cleaned_data.get(name))
+        }
+
+
+def _text(value):
+    """A setting's value as the audit row keeps it ("" for empty)."""
+    if value is None:
+        return ""
+    if isinstance(value, float | Decimal):
+        return f"{value:g}" if isinstance(value, float) else f"{value.normalize():f}"
+    return str(value)

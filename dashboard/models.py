@@ -3,7 +3,7 @@
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 
@@ -31,6 +31,9 @@ class Action(models.Model):
         TEMPLATE_EDIT = "template_edit", "Edit template"
         TEMPLATE_DELETE = "template_delete", "Delete template"
         TEMPLATE_IMPORT = "template_import", "Import templates"
+        EXTEND = "extend", "Extend time limit"
+        KEEP = "keep", "Keep running (policy exemption)"
+        POLICIES = "policies", "Change policies"
 
     class Outcome(models.TextChoices):
         SUCCESS = "success", "Success"
@@ -94,6 +97,14 @@ class Guardrails(models.Model):
         validators=[MinValueValidator(Decimal(0))],
         help_text="Estimated from the dashboard's own records of launches, stops and destroys.",
     )  # fmt: skip
+    operator_max_stop_after_minutes = models.PositiveIntegerField(
+        "operator: max time limit (minutes)", null=True, blank=True,
+        help_text="The longest time limit (stop after) an operator may give a launch or extend to; empty = no maximum.",
+    )  # fmt: skip
+    admin_max_stop_after_minutes = models.PositiveIntegerField(
+        "admin: max time limit (minutes)", null=True, blank=True,
+        help_text="The same for admins; empty = no maximum.",
+    )  # fmt: skip
     updated_at = models.DateTimeField(auto_now=True)
     updated_by = models.CharField(max_length=150, blank=True)
 
@@ -111,6 +122,10 @@ class Guardrails(models.Model):
     def max_dph_for(self, role):
         """The per-launch $/hr limit of a role, or None."""
         return getattr(self, f"{role}_max_dph", None) if role else None
+
+    def max_stop_after_for(self, role):
+        """The longest time limit (minutes) a role may set, or None for no maximum."""
+        return getattr(self, f"{role}_max_stop_after_minutes", None) if role else None
 
 
 class SpendLock(models.Model):
@@ -146,6 +161,13 @@ class NotificationEvent(models.Model):
     text = models.TextField()
     link = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # Delivery to the team webhook (dashboard/delivery.py): claimed by a conditional UPDATE that
+    # moves `webhook_next_at` past the attempt (so a second worker skips it), then recorded.
+    webhook = models.BooleanField(default=False)
+    webhook_attempts = models.PositiveSmallIntegerField(default=0)
+    webhook_next_at = models.DateTimeField(null=True, blank=True)
+    webhook_sent_at = models.DateTimeField(null=True, blank=True)
+    webhook_error = models.CharField(max_length=300, blank=True)
 
     class Meta:
         default_permissions = ()
@@ -161,11 +183,88 @@ class Notification(models.Model):
     event = models.ForeignKey(NotificationEvent, on_delete=models.CASCADE, related_name="notifications")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
     read_at = models.DateTimeField(null=True, blank=True)
+    emailed_at = models.DateTimeField(null=True, blank=True)  # claimed just before the e-mail is sent
 
     class Meta:
         default_permissions = ()
         ordering = ["-event__created_at", "-id"]
         constraints = [models.UniqueConstraint(fields=["event", "user"], name="one_notification_per_person")]
+        indexes = [models.Index(fields=["user", "read_at"], name="notification_unread")]
 
     def __str__(self):
         return f"{self.user_id}: {self.event}"
+
+
+class NotificationPreference(models.Model):
+    """Which kinds of notification (dashboard.notify.KINDS) a person also wants by e-mail, at
+    their User's address. No row: the defaults of dashboard.notify.DEFAULT_EMAIL_KINDS."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_preference"
+    )
+    email_kinds = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        default_permissions = ()
+
+    def __str__(self):
+        return f"{self.user_id}: {', '.join(self.email_kinds) or 'no e-mail'}"
+
+
+class PolicySettings(models.Model):
+    """One row: the team's policies, which the worker applies after every sync (instances.policies).
+
+    An empty number turns its rule off. A rule in dry run decides as usual but acts on nothing
+    (no stop, no destroy, no warning of one): /team/policies/ shows what it would have done.
+    """
+
+    idle_util_below = models.FloatField(
+        "idle: GPU utilisation below (%)", default=5.0, validators=[MinValueValidator(0.0), MaxValueValidator(100.0)]
+    )
+    idle_minutes = models.PositiveIntegerField(
+        "idle: for (minutes)", null=True, blank=True, validators=[MinValueValidator(1)],
+        help_text="Stop a running instance whose GPU stayed below the utilisation above this long; empty = off.",
+    )  # fmt: skip
+    idle_dry_run = models.BooleanField("idle: dry run", default=False)
+    lease_warn_minutes = models.PositiveIntegerField(
+        "time limit: warn (minutes before)", default=15,
+        help_text="The owner is told this long before a time limit stops an instance (at once if the limit is shorter).",
+    )  # fmt: skip
+    lease_dry_run = models.BooleanField("time limit: dry run", default=False)
+    stopped_notify_days = models.DecimalField(
+        "stopped: remind after (days)", max_digits=8, decimal_places=3, null=True, blank=True, default=Decimal(3),
+        validators=[MinValueValidator(Decimal("0.001"))],
+        help_text="Tell the owner once per stop, with its storage $/day; empty = no reminder.",
+    )  # fmt: skip
+    stopped_destroy_days = models.DecimalField(
+        "stopped: destroy after (more days)", max_digits=8, decimal_places=3, null=True, blank=True,
+        validators=[MinValueValidator(Decimal("0.001"))],
+        help_text="Destroy a stopped instance this many days after the reminder (24 h warning first; never one marked "
+        "keep running); empty = off.",
+    )  # fmt: skip
+    storage_dry_run = models.BooleanField("stopped: dry run", default=False)
+    team_monthly_budget = models.DecimalField(
+        "team monthly budget ($)", max_digits=12, decimal_places=2, null=True, blank=True,
+        validators=[MinValueValidator(Decimal(0))],
+        help_text="Admins are told at 80 % and 100 % of the month's estimate; empty = none.",
+    )  # fmt: skip
+    stop_at_cap = models.BooleanField(
+        "stop at the monthly cap", default=False,
+        help_text="When a person's estimate reaches the monthly cap per user (guardrails), stop their running "
+        "instances, and nobody else's.",
+    )  # fmt: skip
+    budget_dry_run = models.BooleanField("budget: dry run", default=False)
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        verbose_name_plural = "policy settings"
+        default_permissions = ()
+
+    def __str__(self):
+        return "Policy settings"
+
+    @classmethod
+    def current(cls):
+        """The single row, created with the defaults on first use."""
+        return cls.objects.get_or_create(pk=1)[0]

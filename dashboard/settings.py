@@ -13,6 +13,8 @@ from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from huey import RedisHuey, SqliteHuey
 
+from dashboard import mail_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 DEVELOPMENT_SECRET_KEY = "development-only-secret-key-do-not-use-in-production"
 
@@ -273,6 +275,39 @@ VASTSIM_API_KEY = os.environ.get("VASTSIM_API_KEY", "simulated-vast-key")
 VASTSIM_SEED = env_number("VASTSIM_SEED", 2026)
 VASTSIM_BOOT_SECONDS = env_number("VASTSIM_BOOT_SECONDS", 8.0, float)
 VASTSIM_RATE_LIMITS = env_bool("VASTSIM_RATE_LIMITS", default=False)
+# Simulated seconds per real second (vastsim/clock.py): 60 turns a 20-minute simulated workload idle in 20 s.
+VASTSIM_SPEED = env_number("VASTSIM_SPEED", 1.0, float)
+if not 0 < VASTSIM_SPEED <= 100_000:
+    raise ImproperlyConfigured(f"VASTSIM_SPEED must be above 0 and at most 100000, not {VASTSIM_SPEED!r}")
+
+# Notifications (dashboard/notify.py): e-mail and the team webhook, both sent by the worker.
+# The dashboard's public address, for absolute links in e-mail and webhook messages.
+DASHBOARD_URL = os.environ.get("DASHBOARD_URL", "").strip().rstrip("/")
+try:
+    _mail = mail_config.from_environ(os.environ, password=env_secret("EMAIL_HOST_PASSWORD", ""))
+except mail_config.MailConfigError as exc:
+    raise ImproperlyConfigured(str(exc)) from None
+EMAIL_BACKEND = _mail["EMAIL_BACKEND"]
+EMAIL_HOST = _mail.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = _mail.get("EMAIL_PORT", 25)
+EMAIL_HOST_USER = _mail.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = _mail.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = _mail.get("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = _mail.get("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = env_number("EMAIL_TIMEOUT", 10.0, float)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL") or "Vast.ai dashboard <dashboard@localhost>"
+# A Slack-compatible incoming webhook; its URL is a secret (it is the credential), so it may
+# come from NOTIFY_WEBHOOK_URL_FILE too, and is never logged or shown.
+NOTIFY_WEBHOOK_URL = env_secret("NOTIFY_WEBHOOK_URL", "")
+if NOTIFY_WEBHOOK_URL and not NOTIFY_WEBHOOK_URL.startswith(("https://", "http://")):
+    raise ImproperlyConfigured("NOTIFY_WEBHOOK_URL must be an http(s) URL.")
+NOTIFY_WEBHOOK_TIMEOUT = env_number("NOTIFY_WEBHOOK_TIMEOUT", 5.0, float)
+NOTIFY_WEBHOOK_ATTEMPTS = env_number("NOTIFY_WEBHOOK_ATTEMPTS", 5)
+NOTIFY_WEBHOOK_RETRY_SECONDS = env_number("NOTIFY_WEBHOOK_RETRY_SECONDS", 10.0, float)
+if NOTIFY_WEBHOOK_TIMEOUT <= 0 or NOTIFY_WEBHOOK_ATTEMPTS < 1 or NOTIFY_WEBHOOK_RETRY_SECONDS < 0:
+    raise ImproperlyConfigured(
+        "NOTIFY_WEBHOOK_TIMEOUT must be above 0, NOTIFY_WEBHOOK_ATTEMPTS 1 or more, NOTIFY_WEBHOOK_RETRY_SECONDS 0 or more."
+    )
 
 LOG_FORMAT = os.environ.get("LOG_FORMAT", "text" if DEBUG else "json")
 if LOG_FORMAT not in ("text", "json"):

@@ -3,8 +3,8 @@
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from dashboard import audit_log, keys, team, views
-from instances import health, overview, ssh_views
+from dashboard import audit_log, keys, notifications, team, views
+from instances import health, overview, policy_views, ssh_views
 from instances.launch import launch
 from offers import urls as offer_urls
 
@@ -14,8 +14,22 @@ team_patterns = (
         path("add/", team.add_user, name="add_user"),
         path("<int:user_id>/", team.edit_user, name="edit_user"),
         path("guardrails/", team.guardrails, name="guardrails"),
+        path("policies/", policy_views.policies, name="policies"),
     ],
     "team",
+)
+
+# Ids are positive BIGINTs: vast_id's range check keeps an overflowing number from reaching the database.
+notification_patterns = (
+    [
+        path("", notifications.index, name="index"),
+        path("bell/", notifications.bell, name="bell"),
+        path("<vast_id:notification_id>/read/", notifications.read, name="read"),
+        path("read-all/", notifications.read_all, name="read_all"),
+        path("settings/", notifications.preferences, name="settings"),
+        path("settings/test-webhook/", notifications.test_webhook, name="test_webhook"),
+    ],
+    "notifications",
 )
 
 ssh_key_patterns = (
@@ -42,5 +56,6 @@ urlpatterns = [
     path("account/", overview.account, name="account"),
     path("account/ssh-keys/", include(ssh_key_patterns)),
     path("team/", include(team_patterns)),
+    path("notifications/", include(notification_patterns)),
     path("templates/", include("instances.template_urls")),
 ]

@@ -23,6 +23,7 @@ from dashboard.models import Action
 from dashboard.permissions import forbidden
 from instances import ledger, spending
 from instances.models import Instance
+from instances.policies import lease
 from instances.rows import STARTABLE, STOPPABLE
 from instances.tasks import enqueue_sync
 from instances.views import _done, _may_change, _name, _owner_detail
@@ -134,6 +135,8 @@ def _apply(request, verb, known, pending, outcomes):
                 ledger.record_destroyed(instance_id, request.user)
             else:
                 ledger.record_state(instance_id, "starting" if verb == "start" else "stopping")
+                if verb == "start":
+                    lease.on_start(instance_id, request.user)  # as a single Start: the role's maximum holds
                 note = " Vast.ai queued the start until a GPU is free." if outcome.queued else ""
                 audit.succeed(action, f"{DONE[verb]} {name} (bulk).{note}")
             (queued if outcome.queued else done).append(instance_id)

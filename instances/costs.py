@@ -117,6 +117,18 @@ def spend_by_person(start=None, now=None):
     return dict(totals)
 
 
+def spend_by_user(now=None):
+    """{launcher's user id (None for outside the dashboard or a deleted user): estimated $} this month."""
+    now = now or timezone.now()
+    start = month_start(now)
+    rows = list(month_rows(start))
+    changes = _changes_of(rows)
+    totals = defaultdict(float)
+    for row in rows:
+        totals[row.launched_by_id] += cost_between(row, changes[row.pk], since=start, until=next_month(start), now=now)
+    return dict(totals)
+
+
 def month_spend(user=None, now=None):
     """Estimated $ this month: `user`'s instances, or the whole account's."""
     now = now or timezone.now()

@@ -7,6 +7,7 @@ from django import forms
 
 from dashboard import vast
 from instances import validators
+from instances.policies import lease
 
 IMAGE_PRESETS = [
     ("pytorch/pytorch:2.5.1-cuda12.4-cudnn9-devel", "PyTorch 2.5.1 · CUDA 12.4"),
@@ -86,10 +87,28 @@ class LaunchForm(forms.Form):
         help_text=f"Runs in the container at every start; at most {ONSTART_MAX} characters.",
         widget=forms.Textarea(attrs={"rows": 5, "spellcheck": "false"}),
     )
+    stop_after = forms.IntegerField(
+        label="Stop after (minutes)",
+        required=False,
+        min_value=1,
+        max_value=366 * 24 * 60,
+        help_text="The worker stops it then (you are warned before, and may extend); empty = never.",
+        widget=forms.NumberInput(attrs={"list": "stop-after-presets", "step": "1"}),
+    )
 
-    def __init__(self, *args, offer, bid=False, **kwargs):
+    def __init__(self, *args, offer, bid=False, max_stop_after=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.offer = offer
+        # The role's longest time limit (None: no maximum), which is also the default.
+        self.max_stop_after = max_stop_after
+        self.stop_after_presets = lease.presets(max_stop_after)
+        if max_stop_after is not None:
+            self.fields["stop_after"].initial = max_stop_after
+            self.fields["stop_after"].widget.attrs["max"] = str(max_stop_after)
+            self.fields["stop_after"].help_text = (
+                f"The worker stops it then (you are warned before, and may extend); at most {max_stop_after} "
+                f"minutes ({lease.duration(max_stop_after * 60)}) for your role."
+            )
         if offer.disk_space:
             self.fields["disk"].widget.attrs["max"] = f"{offer.disk_space:g}"
         if bid:
@@ -119,6 +138,15 @@ class LaunchForm(forms.Form):
 
     def clean_env(self):
         return validators.environment(self.cleaned_data["env"])
+
+    def clean_stop_after(self):
+        minutes, maximum = self.cleaned_data["stop_after"], self.max_stop_after
+        if maximum is not None and (minutes is None or minutes > maximum):
+            raise forms.ValidationError(
+                f"Your role may launch with a time limit of at most {maximum} minutes "
+                f"({lease.duration(maximum * 60)}); enter {maximum} or less."
+            )
+        return minutes
 
     def clean_onstart(self):
         # Browsers send textarea lines with CRLF, which breaks a shell script.

@@ -26,6 +26,8 @@ from dashboard.permissions import require_perm
 from instances import launch_templates, ledger, spending, ssh_access
 from instances.forms import IMAGE_PRESETS, LaunchForm, quote
 from instances.models import LaunchToken
+from instances.policies import lease
+from instances.policies.config import max_stop_after
 from instances.tasks import enqueue_sync
 from offers.forms import OfferSearchForm
 
@@ -179,7 +181,7 @@ def _page(request, offer_id):
     picker = launch_templates.picked(params.get("template"), offer)
     initial.update(picker.initial)
     initial.setdefault("disk", f"{quote_disk:g}")
-    form = LaunchForm(initial=initial, offer=offer, bid=rental == "bid")
+    form = LaunchForm(initial=initial, offer=offer, bid=rental == "bid", max_stop_after=max_stop_after(request.user))
     token = _new_token(request.user, offer_id)
     context = _context(offer, form, token=token, back=back, rental=rental, quote_disk=quote_disk)
     context["templates"] = picker
@@ -204,7 +206,7 @@ def _submit(request, offer_id):
         offer = vast.get_offer(offer_id, disk_gb=quote_disk, rental_type=rental)
     except vast.VastNotFound:
         return _offer_gone(request, offer_id, back)
-    form = LaunchForm(data, offer=offer, bid=rental == "bid")
+    form = LaunchForm(data, offer=offer, bid=rental == "bid", max_stop_after=max_stop_after(request.user))
     context = _context(offer, form, token=token.token if token else "", back=back, rental=rental, quote_disk=quote_disk)
     if token is None or token.created_at < timezone.now() - TOKEN_MAX_AGE:
         context["token"] = _new_token(request.user, offer_id)
@@ -223,7 +225,7 @@ def _submit(request, offer_id):
             Action.Kind.LAUNCH,
             price=price,
             offer_id=offer.id,
-            detail=_detail(launch_request, offer, rental),
+            detail=_detail(launch_request, offer, rental, form.cleaned_data.get("stop_after")),
         )
     except GuardrailExceeded as exc:
         _unclaim(token)  # nothing was sent: the same form may be sent again once the limit allows
@@ -232,7 +234,7 @@ def _submit(request, offer_id):
     return _send(request, form, token, action, price, context)
 
 
-def _detail(launch_request, offer, rental):
+def _detail(launch_request, offer, rental, stop_after=None):
     """What the audit row keeps of a launch: never an environment value."""
     return {
         "image": launch_request.image,
@@ -243,6 +245,7 @@ def _detail(launch_request, offer, rental):
         "bid": launch_request.price,
         "env_keys": sorted(launch_request.env),
         "gpu": f"{offer.num_gpus}× {offer.gpu_name}",
+        "stop_after": stop_after,
     }
 
 
@@ -272,6 +275,7 @@ def _send(request, form, token, action, price, context):
         disk=launch_request.disk,
         started=result.started,
     )
+    lease.begin(result.instance_id, form.cleaned_data.get("stop_after"))
     enqueue_sync()
     what = f"instance {result.instance_id} ({offer.num_gpus}× {offer.gpu_name}, ${price:.3f}/hr)"
     if result.started:

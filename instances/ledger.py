@@ -9,7 +9,7 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
-from dashboard import vast
+from dashboard import audit, vast
 from instances.models import Instance, StatusChange, SyncState
 
 logger = logging.getLogger(__name__)
@@ -139,12 +139,12 @@ def record_launch(user, vast_id, offer, *, price, label, image, disk, started):
 
 
 def record_destroyed(vast_id, user):
-    """Vast confirmed our destroy: the row ends now, destroyed by `user`."""
+    """Vast confirmed our destroy: the row ends now, destroyed by `user` (None: by a policy, "system")."""
     now = timezone.now()
     with transaction.atomic():
         row = Instance.objects.select_for_update().filter(vast_id=vast_id, gone_at__isnull=True).first()
         if row is not None:
-            _end(row, now, Instance.End.DESTROYED, user.get_username())
+            _end(row, now, Instance.End.DESTROYED, user.get_username() if user is not None else audit.SYSTEM)
             _touch(now)
 
 

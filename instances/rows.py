@@ -10,6 +10,7 @@ from django.utils import timezone
 from dashboard import vast
 from dashboard.vast.values import TRANSITIONAL_STATUSES
 from instances import costs, ledger
+from instances.policies import lease
 
 STOPPED = frozenset({"stopped", "exited"})
 STARTABLE = STOPPED
@@ -67,6 +68,11 @@ class InstanceRow:
     @property
     def is_stopped(self):
         return self.status in STOPPED
+
+    @property
+    def lease_note(self):
+        """The time limit in words ("stops in 2 h 10 min"), or "" when it has none running."""
+        return lease.note(self.ledger, self.now)
 
     @property
     def can_start(self):

@@ -7,7 +7,8 @@ due. The chain's id lives in the SyncState row, so a duplicate chain (two worker
 once) notices it is not the live one and ends. Every consumer starts a fresh chain when it
 starts, and a once-a-minute `keep_ticking` restarts it if it died (a worker killed mid-tick).
 Whatever the number of chains, `sync.run` claims each sync with a conditional UPDATE, so the
-account is read once per period.
+account is read once per period. After each sync that read the account, `evaluate_policies`
+applies the team's policies (instances.policies).
 """
 
 import logging
@@ -22,6 +23,7 @@ from huey.contrib.djhuey import HUEY, db_periodic_task, db_task
 
 from instances import sync
 from instances.models import SyncState
+from instances.policies import engine, samples
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +33,30 @@ MIN_DELAY_SECONDS = 0.5
 @db_task()
 def sync_now():
     """Sync at once if a write asked for it (and nobody is syncing): enqueued after each write."""
-    return sync.run().result
+    return _after(sync.run()).result
+
+
+def _after(outcome):
+    """After a sync that read the account, the policies look at it (a task of its own)."""
+    if outcome.result == "synced":
+        evaluate_policies()
+    return outcome
+
+
+@db_task()
+def evaluate_policies():
+    """Note the GPU utilisation the sync saw, then apply the team's policies (instances.policies):
+    every action in it is claimed once, so two workers evaluating together act once."""
+    samples.record()
+    engine.evaluate()
+
+
+@db_periodic_task(crontab(minute="17"))
+def prune_policy_records():
+    """Hourly: bound the utilisation history (one sample per 10 min after a day, none after 30
+    days) and settle policy claims whose worker died before their outcome."""
+    samples.downsample()
+    engine.settle_stale()
 
 
 def start_chain(expected=None):
@@ -53,7 +78,7 @@ def tick(chain_id):
     now = timezone.now()
     if not SyncState.objects.filter(pk=1, chain_id=chain_id).update(chain_beat=now):
         return "superseded"
-    outcome = sync.run()
+    outcome = _after(sync.run())
     state = SyncState.current()
     due = state.next_due_at or now
     if outcome.result == "skipped" and state.lease_until and state.lease_until > due:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from instances import bulk, console, history, ssh_views, views
+from instances import bulk, console, history, policy_views, ssh_views, views
 
 app_name = "instances"
 urlpatterns = [
@@ -20,4 +20,6 @@ urlpatterns = [
     path("<vast_id:instance_id>/logs/panel/", console.logs_panel, name="logs_panel"),
     path("<vast_id:instance_id>/reboot/", console.reboot, name="reboot"),
     path("<vast_id:instance_id>/bid/", console.bid, name="bid"),
+    path("<vast_id:instance_id>/extend/", policy_views.extend, name="extend"),
+    path("<vast_id:instance_id>/keep/", policy_views.keep, name="keep"),
 ]

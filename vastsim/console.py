@@ -98,7 +98,7 @@ def container_lines(instance, now):
         if status != "rebooting":
             lines.extend(_start_lines(instance))
     if status == "exited":
-        lines.append("Container stopped.")
+        lines.append("Container stopped." if instance.cur_state == "stopped" else "Container exited with code 0.")
     return lines
 
 

@@ -250,7 +250,8 @@ def _start(instance, now):
         instance.intended_status = "running"
         instance.status_msg = "Required resources are currently unavailable, state change queued."
         return False
-    if instance.cur_state != "running":
+    if instance.cur_state != "running" or lifecycle.actual_status(instance, now) == "exited":
+        # A container that exited on its own (vastsim.workload) starts again in place.
         instance.cur_state = instance.intended_status = "running"
         instance.started_at = instance.ready_at = now
         instance.status_msg = ""

@@ -9,7 +9,7 @@ import hashlib
 
 from django.conf import settings
 
-from vastsim import catalog, pricing
+from vastsim import catalog, pricing, workload
 
 # Columns the v1 list can filter and order on; everything else is computed (400).
 STORED_COLUMNS = frozenset(
@@ -50,22 +50,18 @@ def reboot_seconds():
 
 
 def actual_status(instance, now):
-    """null (provisioning) -> loading -> running; exited once stopped; scheduling while a
-    start waits for its GPU (Vast answered resources_unavailable); rebooting -> running."""
+    """null (provisioning) -> loading -> running; exited once stopped, or when the workload
+    exits on its own (vastsim.workload); scheduling while a start waits for its GPU (Vast
+    answered resources_unavailable); rebooting -> running."""
     if instance.cur_state == "stopped":
         return "scheduling" if instance.intended_status == "running" else "exited"
     if instance.rebooted_at is not None and instance.rebooted_at <= now < instance.ready_at:
         return "rebooting"
     if now >= instance.ready_at:
-        return "running"
+        exits = workload.exit_at(instance)
+        return "exited" if exits is not None and now >= exits else "running"
     provisioning = min(2.0, (instance.ready_at - instance.started_at) / 4)
     return None if now - instance.started_at < provisioning else "loading"
-
-
-def _noise(instance, now, salt, low, high):
-    """A pseudo-random metric, stable for a minute, so polls look alive."""
-    digest = hashlib.sha256(f"{instance.pk}:{int(now // 60)}:{salt}".encode()).digest()
-    return round(low + (high - low) * digest[0] / 255, 2)
 
 
 def _ports(instance, base):
@@ -100,7 +96,7 @@ def _status_msg(instance, status):
     if status == "loading":
         return f"Pulling image {instance.image}"
     if status == "exited":
-        return "Instance stopped."
+        return "Instance stopped." if instance.cur_state == "stopped" else "Container exited with code 0."
     if status == "rebooting":
         return "Rebooting: restarting the container."
     return None
@@ -162,8 +158,6 @@ def render(instance, now):
         "gpu_arch": offer["gpu_arch"],
         "gpu_ram": offer["gpu_ram"],
         "gpu_totalram": offer["gpu_total_ram"],
-        "gpu_util": _noise(instance, now, "gpu", 0, 100) if running else None,
-        "gpu_temp": _noise(instance, now, "temp", 34, 78) if running else None,
         "gpu_frac": offer["gpu_frac"],
         "gpu_lanes": offer["gpu_lanes"],
         "gpu_mem_bw": offer["gpu_mem_bw"],
@@ -173,10 +167,8 @@ def render(instance, now):
         "cpu_cores": offer["cpu_cores"],
         "cpu_cores_effective": offer["cpu_cores_effective"],
         "cpu_ram": offer["cpu_ram"],
-        "cpu_util": _noise(instance, now, "cpu", 0, 100) if running else 0.0,
-        "mem_usage": _noise(instance, now, "mem", 1, offer["cpu_ram"] / 2048) if running else None,
         "mem_limit": round(offer["cpu_ram"] / 1024, 3),
-        "vmem_usage": _noise(instance, now, "vmem", 0.5, offer["gpu_total_ram"] / 1024) if running else None,
+        **workload.monitoring(instance, now, running),
         "disk_space": instance.disk,
         "disk_usage": disk_used if status is not None else -1,
         "disk_util": round(disk_used / instance.disk, 4) if status is not None else -1,

@@ -37,6 +37,9 @@ class Instance(models.Model):
     template_hash_id = models.CharField(max_length=64, blank=True)
     jupyter_dir = models.CharField(max_length=512, blank=True)
     rebooted_at = models.FloatField(null=True, blank=True, help_text="When the last reboot was asked for.")
+    workload = models.JSONField(
+        null=True, blank=True, help_text="Override of the on-start workload until the next start (vastsim.workload)."
+    )
 
     class Meta:
         ordering = ["pk"]
@@ -53,6 +56,18 @@ class Instance(models.Model):
         """The instances (zero or one) with this contract id."""
         pk = contract_id - CONTRACT_ID_OFFSET
         return cls.objects.filter(pk=pk) if 0 < pk < 2**63 else cls.objects.none()
+
+
+class Clock(models.Model):
+    """The simulator's clock, one row that every process reads (vastsim.clock): simulated time is
+    `anchor + (real - anchor) * speed + offset`, with `real` the wall clock in epoch seconds."""
+
+    anchor = models.FloatField(help_text="Wall-clock time (epoch s) from which `speed` counts.")
+    speed = models.FloatField(default=1.0, help_text="Simulated seconds per real second.")
+    offset = models.FloatField(default=0.0, help_text="Simulated minus wall-clock seconds at anchor; advance adds.")
+
+    def __str__(self):
+        return f"clock at {self.speed:g}x, offset {self.offset:g} s"
 
 
 class SshKey(models.Model):

@@ -28,7 +28,7 @@ def _seed_api_keys():
 
 def reset():
     """Forget all instances, SSH keys, faults, switches and rate-limit history, reseed
-    the API keys, and put this process's clock back on the wall clock."""
+    the API keys, and put the shared clock back on the wall clock."""
     with transaction.atomic():
         for model in (SshKey, Instance, LogRequest, Fault, Switch, RateLimitHit, ApiKey, Template):
             model.objects.all().delete()

@@ -5,7 +5,18 @@ imported below, so Django finds them all as `instances.models`.
 """
 
 from instances.models.ledger import Instance, LaunchToken, StatusChange, SyncState
+from instances.models.policies import PolicyAction, UtilSample
 from instances.models.ssh import SshAttachment, SshKey
 from instances.models.templates import LaunchTemplate
 
-__all__ = ["Instance", "LaunchTemplate", "LaunchToken", "SshAttachment", "SshKey", "StatusChange", "SyncState"]
+__all__ = [
+    "Instance",
+    "LaunchTemplate",
+    "LaunchToken",
+    "PolicyAction",
+    "SshAttachment",
+    "SshKey",
+    "StatusChange",
+    "SyncState",
+    "UtilSample",
+]

@@ -39,6 +39,10 @@ class Instance(models.Model):
     ended = models.CharField(max_length=16, choices=End.choices, blank=True)
     ended_by = models.CharField(max_length=150, blank=True, help_text="Who destroyed it through the dashboard.")
     snapshot = models.JSONField(default=dict, blank=True)
+    stop_at = models.DateTimeField(
+        null=True, blank=True, db_index=True, help_text="Its time limit: the worker stops it then (instances.policies)."
+    )
+    keep_running = models.BooleanField(default=False, help_text="Exempt from the idle stop and the storage destroy.")
 
     class Meta:
         ordering = ["-vast_id"]

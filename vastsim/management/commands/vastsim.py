@@ -5,6 +5,7 @@ import logging
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from vastsim import clock
 from vastsim.wsgi import make_server
 
 
@@ -31,6 +32,8 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Vast.ai simulator on http://{host}:{server.server_port} accepting {len(keys)} key(s); Ctrl-C stops it."
         )
+        # Reading the shared clock now applies VASTSIM_SPEED from the moment the server starts.
+        self.stdout.write(f"Simulated time runs at {clock.state().speed:g}x (manage.py vastsim_clock).")
         try:
             server.serve_forever()
         except KeyboardInterrupt:
