@@ -265,6 +265,13 @@ VAST_CALL_BUDGET = env_number("VAST_CALL_BUDGET", 15.0, float)
 OFFER_CACHE_SECONDS = env_number("OFFER_CACHE_SECONDS", 20)
 # When Vast is busy, an answer to the same search up to this old is shown (marked as such).
 OFFER_STALE_SECONDS = env_number("OFFER_STALE_SECONDS", 600)
+# Saved-search price alerts (offers/alerts.py): each alerting search runs this often, the worker
+# uses at most this share of Vast's search rate, and an offer unseen this long is new again.
+ALERT_CHECK_SECONDS = env_number("ALERT_CHECK_SECONDS", 300)
+ALERT_SEARCH_SHARE = env_number("ALERT_SEARCH_SHARE", 1 / 3, float)
+ALERT_QUIET_SECONDS = env_number("ALERT_QUIET_SECONDS", 3600)
+# The market history's light default round (at most hourly): the most common models on offer.
+MARKET_DEFAULT_GPUS = ("RTX 4090", "RTX 3090", "RTX 5090", "H100 SXM", "A100 SXM4")
 # Keep under Vast's per-endpoint limits ourselves, shared through the cache by every replica.
 VAST_RATE_LIMIT = env_bool("VAST_RATE_LIMIT", default=True)
 VAST_RATE_LIMIT_READ_WAIT = env_number("VAST_RATE_LIMIT_READ_WAIT", 3.0, float)

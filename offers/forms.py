@@ -87,3 +87,29 @@ class OfferSearchForm(forms.Form):
             rental_type=data.get("type") or "on-demand",
             order=data.get("order") or "dph_total",
         )
+
+
+class AlertForm(forms.Form):
+    """A saved search's price alert: a $/GPU·hr ceiling and/or a minimum number of offers."""
+
+    max_dph_per_gpu = forms.DecimalField(
+        label="Alert under $/GPU·hr", required=False, min_value=0, max_value=1000, decimal_places=4
+    )
+    min_offers = forms.IntegerField(label="At least N offers", required=False, min_value=1, max_value=10000)
+    notify_to = forms.ChoiceField(
+        label="Notify", choices=[("me", "Me"), ("team", "Me and the team webhook")], initial="me", required=False
+    )
+
+
+class SaveSearchForm(AlertForm):
+    """POST /offers/saved/: the page's query string under a name, maybe shared, maybe alerting."""
+
+    name = forms.CharField(max_length=80, strip=True)
+    query = forms.CharField(max_length=1000, required=False, strip=True)
+    shared = forms.BooleanField(required=False)
+
+    field_order = ["name", "query", "shared", "max_dph_per_gpu", "min_offers", "notify_to"]
+
+
+class RenameForm(forms.Form):
+    name = forms.CharField(max_length=80, strip=True)

@@ -6,13 +6,16 @@ import math
 from django.core.cache import cache
 from django.http import Http404, QueryDict
 from django.shortcuts import render
+from django.utils import timezone
 from django.views.decorators.http import require_GET
 from django_htmx.http import reswap, retarget
 
 from dashboard import vast
 from dashboard.htmx import wants_fragment
+from offers import market
 from offers.chart import price_chart
 from offers.forms import SORT_CHOICES, OfferSearchForm
+from offers.history_chart import history_chart
 
 logger = logging.getLogger(__name__)
 
@@ -160,6 +163,15 @@ def _summary(offers):
     }
 
 
+def _history(request, search):
+    """The market history chart of the selected GPU models over the last 7 (or 30) days."""
+    if search is None or not search.gpu_names:
+        return None, 7
+    days = 30 if request.GET.get("history") == "30" else 7
+    now = timezone.now()
+    return history_chart(market.history(search.gpu_names, search.rental_type, days, now), days, now), days
+
+
 @require_GET
 def search(request):
     form = OfferSearchForm(request.GET, gpu_names=_gpu_names())
@@ -187,7 +199,10 @@ def search(request):
         "loosen": _loosen_suggestions(request.GET) if search and not offers and not error else [],
         "is_partial": False,
         "launch_query": _launch_query(request, search),
+        "save_query": _canonical_url(request).partition("?")[2],
     }
+    context["history"], context["history_days"] = _history(request, search)
+    context["history_urls"] = {days: _url_with(request.GET, history=str(days)) for days in (7, 30)}
     template = "offers/search.html"
     if wants_fragment(request):
         template += "#offer-results"

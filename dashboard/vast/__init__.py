@@ -9,9 +9,11 @@ into Vast's query grammar. Request shapes follow `shared/vast-api.md` (beside th
 source is the official vastai 1.9.1 client.
 """
 
+import hashlib
 import logging
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 import httpx
@@ -34,7 +36,7 @@ from dashboard.vast.errors import (
     VastUnavailable,
 )
 from dashboard.vast.offer_cache import OfferResults, peek_offers
-from dashboard.vast.ratelimit import DatabaseSlots, RateLimiter
+from dashboard.vast.ratelimit import DatabaseSlots, RateLimiter, endpoint_for
 from dashboard.vast.search import LOCAL_SORTS, SORTABLE_FIELDS, OfferSearch
 from dashboard.vast.values import (
     RUNTYPES,
@@ -85,6 +87,7 @@ __all__ = [
     "peek_offers",
     "OfferResults",
     "relabel",
+    "reserve_background_search",
     "redact",
     "reset_client",
     "search_offers",
@@ -160,6 +163,21 @@ def _reset_on_vast_setting(*, setting: str, **kwargs: Any) -> None:
 def search_offers(query: Mapping[str, Any] | OfferSearch) -> list[Offer]:
     """Offers matching `query`: an OfferSearch, or a raw §2.2 query sent as is. See VastClient.search_offers."""
     return get_client().search_offers(query)
+
+
+def reserve_background_search(
+    job: str, *, share: float, horizon: float, clock: Callable[[], float] = time.time
+) -> float | None:
+    """Book one offer search for the background `job`, which may use only `share` of Vast's search
+    rate (one search per threshold / share seconds), in the slot store the web's rate limiter
+    uses. Returns the seconds to wait before sending it (the client's own limiter still spaces it
+    from the pages' searches), or None, booking nothing, when the job's next slot is more than
+    `horizon` seconds away: defer the search."""
+    _, threshold = endpoint_for("POST", "/api/v0/bundles/") or ("search", 2.0)
+    api_key = settings.VAST_API_KEY or settings.VASTSIM_API_KEY
+    key = f"vast:rl:{hashlib.sha256(api_key.encode()).hexdigest()[:16]}:background:{job}"
+    wait = _rate_slots().book(key, clock, threshold / share, horizon)
+    return wait if wait <= horizon else None
 
 
 def search_offers_cached(search: OfferSearch) -> OfferResults:
