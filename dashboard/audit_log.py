@@ -1,15 +1,12 @@
 """The audit log: every write attempt, append-only, filterable, exportable as CSV."""
 
-import csv
-
 from django import forms
 from django.contrib.auth import get_user_model
 from django.core.paginator import Paginator
-from django.http import StreamingHttpResponse
 from django.shortcuts import render
-from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from dashboard.csv_export import stream_csv
 from dashboard.htmx import wants_fragment
 from dashboard.models import Action
 
@@ -48,35 +45,22 @@ def _visible_actions(request, form):
     return rows.order_by("-created_at", "-id")
 
 
-class _Echo:
-    def write(self, value):
-        return value
-
-
 def _csv_response(rows):
-    """Stream the rows as CSV, so a long history does not sit in memory."""
-    writer = csv.writer(_Echo())
-
-    def lines():
-        yield writer.writerow(CSV_COLUMNS)
-        for a in rows.iterator(chunk_size=500):
-            yield writer.writerow(
-                [
-                    a.created_at.isoformat(),
-                    a.username,
-                    a.kind,
-                    a.offer_id or "",
-                    a.instance_id or "",
-                    a.price_per_hour if a.price_per_hour is not None else "",
-                    a.outcome,
-                    a.message,
-                ]
-            )
-
-    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
-    response = StreamingHttpResponse(lines(), content_type="text/csv")
-    response["Content-Disposition"] = f'attachment; filename="audit-{stamp}.csv"'
-    return response
+    """The rows as a CSV download."""
+    records = (
+        [
+            a.created_at.isoformat(),
+            a.username,
+            a.kind,
+            a.offer_id or "",
+            a.instance_id or "",
+            a.price_per_hour if a.price_per_hour is not None else "",
+            a.outcome,
+            a.message,
+        ]
+        for a in rows.iterator(chunk_size=500)
+    )
+    return stream_csv("audit", CSV_COLUMNS, records)
 
 
 @require_GET

@@ -1,15 +1,13 @@
 """`/instances/history/`: every instance that is gone, how it lived and ended, and what it cost."""
 
-import csv
 import datetime
 
 from django import forms
 from django.core.paginator import Paginator
-from django.http import StreamingHttpResponse
 from django.shortcuts import render
-from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from dashboard.csv_export import stream_csv
 from dashboard.htmx import wants_fragment
 from instances import costs, sync
 from instances.models import Instance
@@ -84,35 +82,25 @@ def _lives(rows):
     return [Life(row, spent[row.vast_id]) for row in rows]
 
 
-class _Echo:
-    def write(self, value):
-        return value
-
-
 def _csv_response(rows):
-    """Stream the history as CSV, a chunk of rows at a time."""
-    writer = csv.writer(_Echo())
+    """The history as a CSV download, its costs computed a chunk of rows at a time."""
 
-    def lines():
-        yield writer.writerow(CSV_COLUMNS)
+    def records():
         chunk = []
         for row in rows.iterator(chunk_size=500):
             chunk.append(row)
             if len(chunk) == 500:
-                yield from _csv_lines(writer, chunk)
+                yield from _csv_records(chunk)
                 chunk = []
-        yield from _csv_lines(writer, chunk)
+        yield from _csv_records(chunk)
 
-    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
-    response = StreamingHttpResponse(lines(), content_type="text/csv")
-    response["Content-Disposition"] = f'attachment; filename="instance-history-{stamp}.csv"'
-    return response
+    return stream_csv("instance-history", CSV_COLUMNS, records())
 
 
-def _csv_lines(writer, rows):
+def _csv_records(rows):
     for life in _lives(rows):
         row = life.row
-        yield writer.writerow(
+        yield (
             [
                 row.vast_id,
                 row.label,

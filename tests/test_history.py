@@ -228,3 +228,23 @@ def test_csv_export_spans_more_than_one_chunk(viewer_client):
     response = viewer_client.get("/instances/history/?format=csv")
     lines = b"".join(response.streaming_content).decode().strip().splitlines()
     assert len(lines) == 521
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_as_formulas_are_opened_as_text(admin_client):
+    from dashboard.csv_export import _cell
+
+    assert _cell('=HYPERLINK("http://x")') == '\'=HYPERLINK("http://x")'
+    assert _cell("+1") == "'+1"
+    assert _cell("@SUM(A1)") == "'@SUM(A1)"
+    assert _cell("train-a") == "train-a"
+    assert _cell(3) == 3
+    assert _cell(None) == ""
+
+
+def test_the_audit_csv_opens_a_formula_like_message_as_text(admin_client, admin):
+    from dashboard.models import Action
+
+    Action.objects.create(user=admin, username="ada", kind="stop", outcome="failed", message="=WEBSERVICE(1)")
+    body = b"".join(admin_client.get("/audit/?format=csv").streaming_content).decode()
+    assert "'=WEBSERVICE(1)" in body
+    assert ",=WEBSERVICE" not in body
