@@ -77,3 +77,20 @@ def history(instance_id, user, limit=50):
     if not user.has_perm("dashboard.view_all_records"):
         actions = actions.filter(Q(user=user) | Q(user__isnull=True, username=SYSTEM))
     return list(actions[:limit])
+
+
+def change(user, kind, message, *, before, after, subject=None):
+    """Record an admin's change made in the dashboard (a role, an activation, the guardrails, a
+    password reset): who (`user`), what (`kind`, `message`, `subject` the person it is about),
+    and the values `before` → `after` (JSON-ready)."""
+    detail = {"before": before, "after": after}
+    if subject is not None:
+        detail["subject"] = subject
+    return Action.objects.create(
+        user=user,
+        username=user.get_username(),
+        kind=kind,
+        outcome=Action.Outcome.SUCCESS,
+        message=message,
+        detail=detail,
+    )

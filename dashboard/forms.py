@@ -66,6 +66,14 @@ class GuardrailsForm(forms.ModelForm):
             "admin_max_stop_after_minutes",
         ]
 
+    def changes(self):
+        """{field: [before, after]} as text, for every limit the form changed (the audit row)."""
+        return {
+            name: [_text(self.initial.get(name)), _text(self.cleaned_data.get(name))]
+            for name in self.changed_data
+            if _text(self.initial.get(name)) != _text(self.cleaned_data.get(name))
+        }
+
 
 class PolicySettingsForm(forms.ModelForm):
     """The team's policies (/team/policies/); `changes()` names what a save changes, for the audit row."""

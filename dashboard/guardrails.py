@@ -89,3 +89,58 @@ def check_spend(user, price_per_hour, usage, *, what="launch"):
 def check_launch(user, price_per_hour, running_instances, month_spend):
     """check_spend for a launch with nothing in flight (kept for callers that count themselves)."""
     check_spend(user, price_per_hour, Usage(running_instances, 0, month_spend))
+
+
+# The app that keeps the ledger registers how to count a person's usage (instances/apps.py), so
+# pages outside it (the offers list) can show limits before a refusal without importing it.
+_usage_provider = None
+
+
+def register_usage_provider(provider):
+    """Set the function `provider(user) -> Usage` that launch_limits counts with."""
+    global _usage_provider
+    _usage_provider = provider
+
+
+@dataclass(frozen=True)
+class LaunchLimits:
+    """What limits a person's next launch: `max_dph` (their role's $/hr limit or None), their
+    `usage`, the caps, and `blocked`, why no launch at any price would pass (or "")."""
+
+    role: str
+    max_dph: Decimal | None
+    usage: Usage | None
+    max_running: int | None
+    monthly_cap: Decimal | None
+    blocked: str
+
+    def refusal(self, price_per_hour):
+        """Why a launch at `price_per_hour` would be refused, short enough for a tooltip, or ""."""
+        if self.blocked:
+            return self.blocked
+        if self.max_dph is not None and price_per_hour is not None and Decimal(str(price_per_hour)) > self.max_dph:
+            return f"Over your {self.role} limit of ${self.max_dph:.3f}/hr"
+        return ""
+
+
+def launch_limits(user):
+    """The guardrails as they stand for `user`'s next launch, counted by the registered provider
+    (without one, only the $/hr limit is known)."""
+    rails = Guardrails.current()
+    role = role_of(user)
+    usage = _usage_provider(user) if _usage_provider is not None else None
+    blocked = ""
+    if usage is not None:
+        cap, monthly = rails.max_running_per_user, rails.monthly_cap_per_user
+        if cap is not None and usage.busy >= cap:
+            blocked = f"You are at your limit of {cap} running"
+        elif monthly is not None and Decimal(f"{usage.month_spend:.2f}") >= monthly:
+            blocked = f"You have reached the monthly cap of ${monthly:.2f}"
+    return LaunchLimits(
+        role=role,
+        max_dph=rails.max_dph_for(role),
+        usage=usage,
+        max_running=rails.max_running_per_user,
+        monthly_cap=rails.monthly_cap_per_user,
+        blocked=blocked,
+    )

@@ -34,6 +34,10 @@ class Action(models.Model):
         EXTEND = "extend", "Extend time limit"
         KEEP = "keep", "Keep running (policy exemption)"
         POLICIES = "policies", "Change policies"
+        ROLE = "role", "Change role"
+        ACTIVATION = "activation", "Activate or deactivate"
+        GUARDRAILS = "guardrails", "Change guardrails"
+        PASSWORD_RESET = "password_reset", "Issue password reset"
 
     class Outcome(models.TextChoices):
         SUCCESS = "success", "Success"

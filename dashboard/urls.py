@@ -13,6 +13,7 @@ team_patterns = (
         path("", team.users, name="users"),
         path("add/", team.add_user, name="add_user"),
         path("<int:user_id>/", team.edit_user, name="edit_user"),
+        path("<int:user_id>/reset-link/", team.reset_link, name="reset_link"),
         path("guardrails/", team.guardrails, name="guardrails"),
         path("policies/", policy_views.policies, name="policies"),
     ],
@@ -49,6 +50,12 @@ urlpatterns = [
     path("healthz/worker", health.worker, name="healthz_worker"),
     path("accounts/login/", views.login, name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/password_change/", auth_views.PasswordChangeView.as_view(), name="password_change"),
+    path("accounts/password_change/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
+    path(
+        "accounts/reset/<uidb64>/<token>/", auth_views.PasswordResetConfirmView.as_view(), name="password_reset_confirm"
+    ),
+    path("accounts/reset/done/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
     path("offers/", include(offer_patterns)),
     path("instances/", include("instances.urls")),
     path("audit/", audit_log.audit, name="audit"),

@@ -7,6 +7,7 @@ POST claims with a conditional UPDATE before anything is sent to Vast, and nothi
 import logging
 import secrets
 from datetime import timedelta
+from decimal import Decimal
 from urllib.parse import urlsplit
 
 from django.contrib import messages
@@ -19,7 +20,7 @@ from django.views.decorators.http import require_http_methods
 from django_htmx.http import HttpResponseClientRedirect
 
 from dashboard import audit, vast
-from dashboard.guardrails import GuardrailExceeded
+from dashboard.guardrails import GuardrailExceeded, launch_limits
 from dashboard.htmx import wants_fragment
 from dashboard.models import Action
 from dashboard.permissions import require_perm
@@ -107,9 +108,12 @@ def _unclaim(token):
     LaunchToken.objects.filter(pk=token.pk, action__isnull=True).update(claimed_at=None)
 
 
-def _context(offer, form, *, token, back, rental, quote_disk, error=None):
-    """The launch page's context, with the price quote for the form's current disk and bid."""
+def _context(offer, form, *, user, token, back, rental, quote_disk, error=None):
+    """The launch page's context, with the price quote for the form's current disk and bid, and
+    the person's usage against the guardrails (the quote is `over` their $/hr limit or not)."""
     disk, price = form["disk"].value(), form["price"].value() if "price" in form.fields else None
+    priced = quote(offer, _number(disk, quote_disk), _number(price, None) if rental == "bid" else None)
+    limits = launch_limits(user)
     return {
         "offer": offer,
         "form": form,
@@ -117,7 +121,9 @@ def _context(offer, form, *, token, back, rental, quote_disk, error=None):
         "back": back,
         "rental": rental,
         "quote_disk": quote_disk,
-        "quote": quote(offer, _number(disk, quote_disk), _number(price, None) if rental == "bid" else None),
+        "quote": priced,
+        "limits": limits,
+        "over_limit": limits.max_dph is not None and Decimal(str(priced["total"])) > limits.max_dph,
         "image_presets": IMAGE_PRESETS,
         "error": error,
     }
@@ -174,7 +180,7 @@ def _page(request, offer_id):
         return _offer_gone(request, offer_id, back)
     if wants_fragment(request):
         form = LaunchForm(params, offer=offer, bid=rental == "bid")
-        context = _context(offer, form, token="", back=back, rental=rental, quote_disk=quote_disk)
+        context = _context(offer, form, user=request.user, token="", back=back, rental=rental, quote_disk=quote_disk)
         return render(request, "instances/launch.html#launch-price", context)
     initial = {key: params[key] for key in PREFILL_FIELDS if params.get(key)}
     # A launch template (`?template=ID`, the page's picker) is the latest choice: its values win.
@@ -183,7 +189,7 @@ def _page(request, offer_id):
     initial.setdefault("disk", f"{quote_disk:g}")
     form = LaunchForm(initial=initial, offer=offer, bid=rental == "bid", max_stop_after=max_stop_after(request.user))
     token = _new_token(request.user, offer_id)
-    context = _context(offer, form, token=token, back=back, rental=rental, quote_disk=quote_disk)
+    context = _context(offer, form, user=request.user, token=token, back=back, rental=rental, quote_disk=quote_disk)
     context["templates"] = picker
     return render(request, "instances/launch.html", context)
 
@@ -207,7 +213,15 @@ def _submit(request, offer_id):
     except vast.VastNotFound:
         return _offer_gone(request, offer_id, back)
     form = LaunchForm(data, offer=offer, bid=rental == "bid", max_stop_after=max_stop_after(request.user))
-    context = _context(offer, form, token=token.token if token else "", back=back, rental=rental, quote_disk=quote_disk)
+    context = _context(
+        offer,
+        form,
+        user=request.user,
+        token=token.token if token else "",
+        back=back,
+        rental=rental,
+        quote_disk=quote_disk,
+    )
     if token is None or token.created_at < timezone.now() - TOKEN_MAX_AGE:
         context["token"] = _new_token(request.user, offer_id)
         context["error"] = "This launch form had expired, so nothing was sent. Check the values and press Launch again."

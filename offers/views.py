@@ -1,5 +1,6 @@
 """The offer search page: filters in the URL, results refreshed in place by htmx."""
 
+import copy
 import logging
 import math
 
@@ -10,10 +11,11 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 from django_htmx.http import reswap, retarget
 
-from dashboard import vast
+from dashboard import guardrails, vast
 from dashboard.htmx import wants_fragment
 from offers import market
 from offers.chart import price_chart
+from offers.details import price_breakdown
 from offers.forms import SORT_CHOICES, OfferSearchForm
 from offers.history_chart import history_chart
 
@@ -152,8 +154,35 @@ def _launch_query(request, search):
     return query.urlencode()
 
 
+def _shown(request, page):
+    """How many rows of the answer the page shows: `?show=N` (a Show more), in whole pages."""
+    try:
+        wanted = int(request.GET.get("show", page))
+    except ValueError:
+        wanted = page
+    return max(page, min(wanted, 100 * page) // page * page)
+
+
+def _more(request, offers, shown):
+    """The counts line and the next Show more: how many rows show, of how many, and the URL
+    that appends the next ones (None when every row shows)."""
+    total = getattr(offers, "total", len(offers))
+    shown = min(shown, total)
+    url = _url_with(request.GET, show=str(shown + len(offers))) if shown < total else None
+    return {"shown": shown, "total": total, "url": url}
+
+
+def _first(offers, answer, shown):
+    """The first `shown` rows of the answer, keeping what `offers` says of it (stale, age)."""
+    if shown <= len(offers):
+        return offers
+    rows = copy.copy(offers)
+    rows[:] = answer[:shown]
+    return rows
+
+
 def _summary(offers):
-    """Count and cheapest prices of the results."""
+    """Count and cheapest prices of the results (the whole answer)."""
     if not offers:
         return None
     return {
@@ -161,6 +190,11 @@ def _summary(offers):
         "cheapest_dph": min(offer.dph_total for offer in offers),
         "cheapest_per_gpu": min(offer.price_per_gpu for offer in offers),
     }
+
+
+def _launch_limits(user):
+    """The guardrails for the person's next launch, for Launch buttons they may not press."""
+    return guardrails.launch_limits(user) if user.has_perm("dashboard.launch_instance") else None
 
 
 def _history(request, search):
@@ -186,13 +220,29 @@ def search(request):
     order = (
         form.cleaned_data.get("order", "dph_total") if form.is_bound and not form.errors.get("order") else "dph_total"
     )
+    answer = getattr(offers, "answer", None) or list(offers)
+    shown = _shown(request, search.limit if search else len(offers) or 1)
+    more = _more(request, offers, shown)
+    if request.htmx and request.htmx.target == "offers-more" and not error:
+        # Show more: the next rows of the answer already fetched (cached), not a new search.
+        context = {
+            "offers": answer[shown - len(offers) : shown],
+            "more": more,
+            "search": search,
+            "launch_query": _launch_query(request, search),
+            "limits": _launch_limits(request.user),
+            "is_more": True,
+        }
+        return render(request, "offers/search.html#offer-rows", context)
     context = {
         "form": form,
-        "offers": offers,
+        "offers": _first(offers, answer, shown),
+        "more": more,
+        "limits": _launch_limits(request.user),
         "search": search,
         "error": error,
-        "summary": _summary(offers),
-        "chart": price_chart(offers),
+        "summary": _summary(answer),
+        "chart": price_chart(answer),
         "columns": _columns(request.GET, order),
         "order": order,
         "sort_choices": _order_choices(order),
@@ -221,7 +271,8 @@ def search(request):
 
 @require_GET
 def detail(request, offer_id):
-    """Every field of one offer, priced for the page's disk size and rental type."""
+    """One offer in sections (GPU, machine, network, host, price for the page's disk size and
+    rental type), with every raw field behind a toggle."""
     form = OfferSearchForm(request.GET, gpu_names=_gpu_names())
     search = form.search() if form.is_valid() else vast.OfferSearch()
     # Opened from a results row, the search it came from is cached: no call to Vast.
@@ -234,4 +285,5 @@ def detail(request, offer_id):
     template = "offers/detail.html"
     if wants_fragment(request):
         template += "#offer-fields"
-    return render(request, template, {"offer": offer, "search": search})
+    context = {"offer": offer, "search": search, "price": price_breakdown(offer, search)}
+    return render(request, template, context)

@@ -15,6 +15,9 @@ PUBLIC = {
     "/accounts/login/": {"get": 200, "post": 200},
     "/healthz": {"get": 200, "post": 405},
     "/healthz/worker": {"get": 503, "post": 405},
+    # A one-time password reset link (an invalid one here: the page says so) and its done page.
+    "/accounts/reset/1/1/": {"get": 200, "post": 200},
+    "/accounts/reset/done/": {"get": 200, "post": 405},
 }
 
 

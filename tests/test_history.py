@@ -79,8 +79,8 @@ def test_history_lists_gone_instances_only_with_launcher_life_end_and_cost(viewe
     assert name.startswith("jan-job")
     assert gpu == "2× RTX 4090"
     assert launcher == "otto"
-    assert lived == "2026-01-10 09:00 – 2026-01-10 22:00"
-    assert duration == "13.0 h"
+    assert lived == "2026-01-10 09:00 UTC – 2026-01-10 22:00 UTC"  # app.js shows it in local time
+    assert duration == "13 h"
     assert ended == "destroyed by otto"
     assert cost == "≈ $4.00"  # 3 h × $1 + 10 h stopped × $0.10
     outside = rows[lives["outside_jan"].vast_id]

@@ -61,7 +61,7 @@ def test_each_filter_is_translated_to_the_query_json(viewer_client, upstream):
         "rentable": {"eq": True},
         "gpu_name": {"in": ["RTX 4090", "H100 SXM"]},
         "num_gpus": {"gte": 2},
-        "gpu_ram": {"gte": 24000.0},
+        "gpu_ram": {"gte": 24064.0},
         "reliability": {"gte": 0.98},
         "cuda_max_good": {"gte": 12.4},
         "inet_down": {"gte": 500.0},

@@ -191,7 +191,7 @@ def test_account_page_shows_credit_and_runway_from_the_ledgers_snapshot(viewer_c
     assert "team@example.com" in credit
     runway = section(html, 'data-testid="runway"')
     assert f"{254.0 / 1.27 / 24:.1f} days" in runway
-    assert "$1234.50" in html
+    assert "$1,234.50" in html
     assert 'id="month-spend"' not in html
 
 

@@ -301,7 +301,7 @@ def test_search_parses_offers_into_dataclasses_with_derived_values():
     assert offer.gpu_name == "RTX 4090"
     assert offer.num_gpus == 2
     assert offer.price_per_gpu == pytest.approx(0.493352 / 2)
-    assert offer.gpu_ram_gb == pytest.approx(24.564)
+    assert offer.gpu_ram_gb == pytest.approx(24564 / 1024)
     assert offer.country == "CN"
     assert offer.datacenter is True
     assert offer.verified is True
@@ -975,7 +975,7 @@ def test_an_offer_search_speaks_the_apis_units_and_the_clis_defaults():
         "verified": {"eq": True},
         "gpu_name": {"in": ["RTX 4090", "H100 SXM"]},
         "num_gpus": {"gte": 2},
-        "gpu_ram": {"gte": 24000},
+        "gpu_ram": {"gte": 24064},
         "reliability": {"gte": 0.98},
         "cuda_max_good": {"gte": 12.1},
         "inet_down": {"gte": 500},

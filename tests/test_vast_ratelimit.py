@@ -7,7 +7,7 @@ from django.core.cache import cache
 
 from dashboard import vast
 from dashboard.models import RateSlot
-from dashboard.vast.ratelimit import DatabaseSlots, RateLimiter, endpoint_for
+from dashboard.vast.ratelimit import CacheSlots, DatabaseSlots, RateLimiter, endpoint_for
 from vastsim import clock as sim_clock
 from vastsim import switches
 from vastsim.transport import SimulatorTransport
@@ -153,7 +153,9 @@ def test_without_a_shared_cache_the_limiter_books_slots_in_the_database(monkeypa
     monkeypatch.setattr(settings, "CACHES", locmem)
     assert isinstance(vast._rate_slots(), DatabaseSlots)
     monkeypatch.setattr(settings, "CACHES", redis)
-    assert vast._rate_slots() is cache
+    slots = vast._rate_slots()
+    assert isinstance(slots, CacheSlots)
+    assert slots.cache is cache
 
 
 @pytest.mark.django_db(transaction=True)

@@ -36,7 +36,7 @@ from dashboard.vast.errors import (
     VastUnavailable,
 )
 from dashboard.vast.offer_cache import OfferResults, peek_offers
-from dashboard.vast.ratelimit import DatabaseSlots, RateLimiter, endpoint_for
+from dashboard.vast.ratelimit import CacheSlots, DatabaseSlots, RateLimiter, endpoint_for
 from dashboard.vast.search import LOCAL_SORTS, SORTABLE_FIELDS, OfferSearch
 from dashboard.vast.values import (
     RUNTYPES,
@@ -131,7 +131,7 @@ def _rate_slots() -> Any:
     else the database, so that several gunicorn workers without Redis still share one limiter."""
     if settings.CACHES["default"]["BACKEND"].endswith("LocMemCache"):
         return DatabaseSlots()
-    return cache
+    return CacheSlots(cache)
 
 
 def get_client() -> VastClient:

@@ -23,11 +23,17 @@ logger = logging.getLogger("dashboard.vast")
 
 
 class OfferResults(list):
-    """Offers, with when Vast listed them (`as_of`, epoch seconds) and whether they are an older
-    answer served because Vast was busy (`stale`)."""
+    """Offers, with when Vast listed them (`as_of`, epoch seconds), whether they are an older
+    answer served because Vast was busy (`stale`), and the whole answer they are the first
+    `search.limit` of (`answer`, in the same order; `total` offers)."""
 
     as_of: float = 0.0
     stale: bool = False
+    answer: list[Offer] = []
+
+    @property
+    def total(self) -> int:
+        return max(len(self.answer), len(self))
 
     @property
     def age(self) -> float:
@@ -82,8 +88,9 @@ def _in_order(search: OfferSearch, offers: list[Offer]) -> list[Offer]:
 
 
 def _results(search: OfferSearch, entry: tuple[float, list[Offer]], *, stale: bool = False) -> OfferResults:
-    results = OfferResults(search.arrange(entry[1]))
-    results.as_of, results.stale = entry[0], stale
+    answer = search.arrange(entry[1], limit=None)
+    results = OfferResults(answer[: search.limit])
+    results.as_of, results.stale, results.answer = entry[0], stale, answer
     return results
 
 

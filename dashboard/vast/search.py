@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from dashboard.vast.values import Offer
+from dashboard.vast.values import Offer, min_vram_mb
 
 # Offer columns Vast orders by on the server ("-" prefix for descending).
 SORTABLE_FIELDS: Final = frozenset(
@@ -68,8 +68,9 @@ class OfferSearch:
 
     def to_query(self) -> dict[str, Any]:
         """The POST /bundles/ body: the CLI's defaults (external false, rentable true, verified
-        unless "any"), the filters with RAM in MB and reliability as a fraction, then order,
-        type, limit and the disk to price in (`allocated_storage`)."""
+        unless "any"), the filters with RAM in MB (VRAM down to what shows as the GB asked, see
+        `min_vram_mb`) and reliability as a fraction, then order, type, limit and the disk to
+        price in (`allocated_storage`)."""
         query: dict[str, Any] = {"external": {"eq": False}, "rentable": {"eq": True}}
         if self.verified_only:
             query["verified"] = {"eq": True}
@@ -78,7 +79,7 @@ class OfferSearch:
             query["gpu_name"] = {"eq": names[0]} if len(names) == 1 else {"in": names}
         at_least = {
             "num_gpus": self.num_gpus,
-            "gpu_ram": None if self.min_gpu_ram_gb is None else self.min_gpu_ram_gb * 1000,
+            "gpu_ram": None if self.min_gpu_ram_gb is None else min_vram_mb(self.min_gpu_ram_gb),
             "reliability": None if self.min_reliability_pct is None else self.min_reliability_pct / 100,
             "cuda_max_good": self.min_cuda,
             "inet_down": self.min_inet_down,
@@ -132,7 +133,7 @@ class OfferSearch:
         return (
             (not self.gpu_names or offer.gpu_name in self.gpu_names)
             and at_least(offer.num_gpus, self.num_gpus)
-            and at_least(offer.gpu_ram, None if self.min_gpu_ram_gb is None else self.min_gpu_ram_gb * 1000)
+            and at_least(offer.gpu_ram, None if self.min_gpu_ram_gb is None else min_vram_mb(self.min_gpu_ram_gb))
             and (self.max_dph is None or offer.dph_total <= self.max_dph)
             and at_least(
                 offer.reliability, None if self.min_reliability_pct is None else self.min_reliability_pct / 100
@@ -145,11 +146,13 @@ class OfferSearch:
             and (self.offer_id is None or offer.id == self.offer_id)
         )
 
-    def arrange(self, offers: list[Offer]) -> list[Offer]:
-        """Apply a local sort (missing values last) and the limit; a server sort is kept as is."""
+    def arrange(self, offers: list[Offer], limit: int | None = -1) -> list[Offer]:
+        """Apply a local sort (missing values last) and the limit (`limit=None`: the whole
+        answer); a server sort is kept as is."""
+        limit = self.limit if limit == -1 else limit
         key = LOCAL_SORTS.get(self.sort_field)
         if key is None:
-            return offers[: self.limit]
+            return offers[:limit]
         known = [offer for offer in offers if key(offer) is not None]
         unknown = [offer for offer in offers if key(offer) is None]
-        return (sorted(known, key=key, reverse=self.descending) + unknown)[: self.limit]
+        return (sorted(known, key=key, reverse=self.descending) + unknown)[:limit]

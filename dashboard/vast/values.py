@@ -20,6 +20,14 @@ RUNTYPES: Final = (
     "args",
 )
 TRANSITIONAL_STATUSES: Final = frozenset({"starting", "stopping", "rebooting"})
+# GB as users name GPU memory: an RTX 4090's 24564 MB is "24 GB", so 1024 MB, shown rounded.
+MB_PER_GB: Final = 1024
+
+
+def min_vram_mb(gb: float) -> float:
+    """The fewest MB of GPU memory shown as at least `gb` GB (whole GB, rounded half up, as the
+    `vram` filter shows it): "at least 24 GB" keeps a 24564 MB card and drops a 23.4 GB one."""
+    return max(0.0, (gb - 0.5) * MB_PER_GB)
 
 
 def _raw_default() -> Mapping[str, Any]:
@@ -41,7 +49,8 @@ class _Picklable:
 
 @dataclass(frozen=True, kw_only=True)
 class Offer(_Picklable):
-    """One rentable offer, in the API's units: RAM in MB, prices in $/hr, storage_cost in $/GB/month."""
+    """One rentable offer, in the API's units: RAM in MB, prices in $/hr, storage_cost in $/GB/month,
+    inet_*_cost (bandwidth) in $/GB."""
 
     id: int
     gpu_name: str
@@ -70,8 +79,12 @@ class Offer(_Picklable):
     disk_space: float | None = None
     disk_bw: float | None = None
     pcie_bw: float | None = None
+    pci_gen: float | None = None
+    disk_name: str | None = None
     inet_up: float | None = None
     inet_down: float | None = None
+    inet_up_cost: float | None = None
+    inet_down_cost: float | None = None
     direct_port_count: int | None = None
     geolocation: str | None = None
     verification: str | None = None
@@ -348,7 +361,7 @@ class Account:
 
 
 def _gb(mb: float | None) -> float | None:
-    return None if mb is None else mb / 1000
+    return None if mb is None else mb / MB_PER_GB
 
 
 def _country(geolocation: str | None) -> str | None:

@@ -56,4 +56,31 @@
   document.addEventListener("htmx:timeout", function () {
     alertUser("The dashboard took too long to answer. Try again in a moment.");
   });
+
+  // Times: the server writes UTC into <time data-local datetime="…Z">; show each in the viewer's
+  // own time zone, as "2026-01-10 10:00 CET", keeping the UTC time in its title.
+  function pad(n) { return (n < 10 ? "0" : "") + n; }
+  function zoneName(date) {
+    try {
+      var parts = new Intl.DateTimeFormat(undefined, { timeZoneName: "short" }).formatToParts(date);
+      for (var i = 0; i < parts.length; i++) if (parts[i].type === "timeZoneName") return parts[i].value;
+    } catch (e) { /* an old browser: no zone name */ }
+    return "";
+  }
+  function localiseTimes(root) {
+    if (!root || !root.querySelectorAll) return;
+    var times = Array.prototype.slice.call(root.querySelectorAll("time[data-local]"));
+    if (root.matches && root.matches("time[data-local]")) times.push(root);
+    for (var i = 0; i < times.length; i++) {
+      var el = times[i], date = new Date(el.getAttribute("datetime"));
+      if (isNaN(date.getTime())) continue;
+      var text = date.getFullYear() + "-" + pad(date.getMonth() + 1) + "-" + pad(date.getDate()) +
+        " " + pad(date.getHours()) + ":" + pad(date.getMinutes());
+      if (el.hasAttribute("data-seconds")) text += ":" + pad(date.getSeconds());
+      var zone = zoneName(date);
+      el.textContent = zone ? text + " " + zone : text;
+    }
+  }
+  localiseTimes(document);
+  document.addEventListener("htmx:load", function (event) { localiseTimes(event.detail.elt); });
 })();
