@@ -33,8 +33,13 @@ def test_operator_over_the_price_limit_sees_the_refusal_and_admin_finds_it_in_th
     Guardrails.objects.update_or_create(pk=1, defaults={"operator_max_dph": Decimal("0.01")})
     login(operator)
     page.get_by_role("link", name="Offers", exact=True).click()
-    page.locator("#offer-results tbody.offer").first.get_by_role("link", name="Launch").click()
-    page.wait_for_url(re.compile(r"/offers/\d+/launch/"))
+    first = page.locator("#offer-results tbody.offer").first
+    # The offer list already says why: a disabled Launch with the reason, on hover and for screen readers.
+    disabled = first.get_by_test_id("launch-disabled")
+    expect(disabled).to_be_disabled()
+    expect(disabled).to_have_attribute("title", re.compile(r"Over your operator limit of \$0\.010/hr"))
+    # The server still refuses a launch sent anyway (an old tab, a shared link).
+    page.goto(f"/offers/{first.get_attribute('data-offer-id')}/launch/")
     page.get_by_label("Docker image").fill("pytorch/pytorch")
     page.get_by_role("button", name="Launch").click()
     expect(page.get_by_text(re.compile(r"over the operator limit of \$0\.010/hr"))).to_be_visible()
