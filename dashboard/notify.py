@@ -86,6 +86,8 @@ def notify(key, kind, text, *, users=(), admins=False, link="", webhook=None):
     if webhook is None:
         webhook = kind in WEBHOOK_KINDS
     try:
+        # The event and everyone's copy together: a failure half-way leaves neither, so a retry
+        # of the whole call cannot find the event made and its notifications missing.
         with transaction.atomic():
             event = NotificationEvent.objects.create(
                 key=key[:200],
@@ -94,9 +96,9 @@ def notify(key, kind, text, *, users=(), admins=False, link="", webhook=None):
                 link=vast.redact(_safe_link(link)),
                 webhook=bool(webhook and settings.NOTIFY_WEBHOOK_URL),
             )
+            Notification.objects.bulk_create([Notification(event=event, user=user) for user in recipients.values()])
     except IntegrityError:
         return False
-    Notification.objects.bulk_create([Notification(event=event, user=user) for user in recipients.values()])
     emails = any(user.email for user in recipients.values())
     if event.webhook or emails:
         transaction.on_commit(partial(_enqueue, event.pk, event.webhook, emails))
