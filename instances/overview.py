@@ -66,7 +66,7 @@ def _account_context():
         "hours_left": hours,
         "days_left": days,
         "live": live,
-        "sync": sync.status(),
+        "sync": sync.status(state=state),
     }
 
 
@@ -103,7 +103,7 @@ def overview(request):
         name="overview",
         version=(state.changed_at, state.last_success_at, state.account_at, latest_action),
     )
-    context = {"body_html": body_html, "sync": sync.status()}
+    context = {"body_html": body_html, "sync": sync.status(state=state)}
     template = "overview.html#overview-body" if wants_fragment(request) else "overview.html"
     return render(request, template, context)
 

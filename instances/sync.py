@@ -207,10 +207,11 @@ def _duration(seconds):
     return f"{minutes} min" if minutes < 120 else f"{minutes // 60} h {minutes % 60} min"
 
 
-def status(now=None):
-    """The ledger's freshness now (one query)."""
+def status(now=None, state=None):
+    """The ledger's freshness now, from `state` (the SyncState row) if the caller has already read
+    it, else one query."""
     now = now or timezone.now()
-    state = SyncState.current()
+    state = state or SyncState.current()
     age = None if state.last_success_at is None else max(0, int((now - state.last_success_at).total_seconds()))
     stale = age is None or age > 3 * settings.VAST_SYNC_SECONDS
     attempt_age = None if state.last_attempt_at is None else int((now - state.last_attempt_at).total_seconds())

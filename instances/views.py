@@ -83,7 +83,8 @@ def index(request):
     """Every live instance of the account, with what each costs and how to connect (from the ledger).
     The rows are rendered once per viewer and ledger version for a few seconds (polls are cheap);
     the freshness line is always rendered anew."""
-    status, state = sync.status(), SyncState.current()
+    state = SyncState.current()
+    status = sync.status(state=state)
     rows_html, poll_seconds = fragments.render_cached(
         request,
         "instances/index.html#instance-rows",
