@@ -14,6 +14,28 @@
     button.setAttribute("aria-expanded", open ? "true" : "false");
   });
 
+  // The menu button of narrow screens: CSS shows the menu while aria-expanded is "true"; a click
+  // elsewhere or Escape closes it.
+  function setMenu(button, open) {
+    button.setAttribute("aria-expanded", open ? "true" : "false");
+  }
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-menu-button]");
+    if (button) {
+      setMenu(button, button.getAttribute("aria-expanded") !== "true");
+      return;
+    }
+    var open = document.querySelector("[data-menu-button][aria-expanded=true]");
+    var menu = open && document.getElementById(open.getAttribute("aria-controls"));
+    if (open && !(menu && menu.contains(event.target))) setMenu(open, false);
+  });
+  document.addEventListener("keydown", function (event) {
+    var button = document.querySelector("[data-menu-button][aria-expanded=true]");
+    if (event.key !== "Escape" || !button) return;
+    setMenu(button, false);
+    button.focus();
+  });
+
   // Copy buttons: data-copy holds the text (e.g. an SSH command).
   document.addEventListener("click", function (event) {
     var button = event.target.closest("[data-copy]");
