@@ -92,6 +92,11 @@ MIDDLEWARE = [
     "dashboard.middleware.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Pages compressed (WhiteNoise serves static files pre-compressed, before this runs); above
+    # everything that writes the body. BREACH: Django masks the CSRF token anew in every response
+    # and pads each gzip answer with 0-100 random bytes, and the Lax session cookie is not sent on
+    # the cross-site requests the attack needs (bench/README.md, "gzip").
+    "django.middleware.gzip.GZipMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

@@ -113,3 +113,22 @@ class SaveSearchForm(AlertForm):
 
 class RenameForm(forms.Form):
     name = forms.CharField(max_length=80, strip=True)
+
+
+class ColumnsForm(forms.Form):
+    """POST /offers/columns/: the offers table's columns a person wants (`reset`: the defaults)."""
+
+    columns = forms.MultipleChoiceField(required=False, widget=forms.CheckboxSelectMultiple)
+    reset = forms.BooleanField(required=False)
+
+    def __init__(self, *args, **kwargs):
+        from offers.columns import COLUMNS
+
+        super().__init__(*args, **kwargs)
+        self.fields["columns"].choices = [(column.field, column.label) for column in COLUMNS]
+
+    def clean(self):
+        data = super().clean()
+        if not data.get("reset") and not self.errors and not data.get("columns"):
+            raise forms.ValidationError("Choose at least one column, or go back to the default columns.")
+        return data

@@ -71,3 +71,21 @@ class MarketSample(models.Model):
 
     def __str__(self):
         return f"{self.gpu_name} {self.rental_type} {self.at:%Y-%m-%d %H:%M}"
+
+
+class OfferColumns(models.Model):
+    """The columns a person chose for the offers table (field names of offers.columns.COLUMNS).
+    No row: the default columns."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="offer_columns"
+    )
+    columns = models.JSONField(default=list)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        default_permissions = ()
+        verbose_name_plural = "offer columns"
+
+    def __str__(self):
+        return f"{self.user_id}: {', '.join(self.columns)}"

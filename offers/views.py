@@ -3,9 +3,11 @@
 import copy
 import logging
 import math
+import re
 
+from django.conf import settings
 from django.core.cache import cache
-from django.http import Http404, QueryDict
+from django.http import Http404, HttpResponse, QueryDict
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
@@ -13,11 +15,12 @@ from django_htmx.http import reswap, retarget
 
 from dashboard import guardrails, vast
 from dashboard.htmx import wants_fragment
-from offers import market
-from offers.chart import price_chart
+from offers import answers, fragments, market
+from offers import columns as offer_columns
 from offers.details import price_breakdown
 from offers.forms import SORT_CHOICES, OfferSearchForm
 from offers.history_chart import history_chart
+from offers.rows import launch_state, render_rows
 
 logger = logging.getLogger(__name__)
 
@@ -33,23 +36,6 @@ DESCENDING_FIRST = {
     "cpu_cores_effective", "cpu_ram", "disk_space", "disk_bw", "inet_up", "inet_down", "duration", "score",
     "gpu_ram", "num_gpus",
 }  # fmt: skip
-COLUMNS = [
-    ("id", "ID", False),
-    ("gpu_name", "GPU", False),
-    ("gpu_ram", "VRAM/GPU", True),
-    ("dph_total", "$/hr", True),
-    ("price_per_gpu", "$/GPU·hr", True),
-    ("dlperf", "DLPerf", True),
-    ("dlperf_per_dphtotal", "DLPerf/$", True),
-    ("flops_per_dphtotal", "TFLOPS/$", True),
-    ("reliability", "Reliability", True),
-    ("cuda_max_good", "CUDA", True),
-    ("cpu_cores_effective", "CPU / RAM", True),
-    ("disk_space", "Disk / bw", True),
-    ("inet_down", "Up / down Mbps", True),
-    ("geolocation", "Location", False),
-    ("duration", "Max days", True),
-]
 DEFAULTS = {"verified": "true", "type": "on-demand", "order": "dph_total", "disk": "10"}
 LOOSEN_LABELS = {
     "gpu": "GPU model",
@@ -94,10 +80,11 @@ def _url_with(params, **changes):
     return f"?{encoded}" if encoded else "?"
 
 
-def _columns(params, current):
-    """The results table's headers: each column's sort URL (toggling asc/desc) and its arrow."""
+def _columns(params, current, fields):
+    """The results table's headers for `fields`: each column's sort URL (toggling asc/desc) and its arrow."""
     columns = []
-    for field, label, numeric in COLUMNS:
+    for field in fields:
+        label, numeric = offer_columns.BY_FIELD[field].label, offer_columns.BY_FIELD[field].numeric
         if current == field:
             target, arrow, aria = f"-{field}", "▲", "ascending"
         elif current == f"-{field}":
@@ -114,7 +101,7 @@ def _order_choices(order):
     """The sort menu, including the current order when it came from a column header."""
     choices = list(SORT_CHOICES)
     if order not in dict(choices):
-        column = next((label for field, label, _ in COLUMNS if field == order.lstrip("-")), order)
+        column = getattr(offer_columns.BY_FIELD.get(order.lstrip("-")), "label", order)
         choices.append((order, f"{column} ({'descending' if order.startswith('-') else 'ascending'})"))
     return choices
 
@@ -197,6 +184,25 @@ def _launch_limits(user):
     return guardrails.launch_limits(user) if user.has_perm("dashboard.launch_instance") else None
 
 
+def _rows_html(request, offers, *, search, as_of, fields, limits, launch_query):
+    """The table's rows for `offers` (offers/rows.py: cached per answer, query, columns and Launch state)."""
+    if not offers:
+        return ""
+    return render_rows(request, offers, search, as_of, fields=fields, limits=limits, launch_query=launch_query)
+
+
+_INDENT = re.compile(r"\n\s+")
+_INDENT_BYTES = re.compile(rb"\n\s+")
+
+
+def _squeeze(html):
+    """`html` (str or bytes) without the templates' indentation (the page has no <pre> or
+    <textarea>): a tenth of the offers page's bytes, before gzip."""
+    if isinstance(html, bytes):
+        return _INDENT_BYTES.sub(b"\n", html)
+    return _INDENT.sub("\n", html)
+
+
 def _history(request, search):
     """The market history chart of the selected GPU models over the last 7 (or 30) days."""
     if search is None or not search.gpu_names:
@@ -213,7 +219,7 @@ def search(request):
     if form.is_valid():
         search = form.search()
         try:
-            offers = vast.search_offers_cached(search)
+            offers = answers.search_offers(search)
         except vast.VastError as exc:
             logger.warning("offer search failed: %s", exc.log_message())
             error, status = exc, exc.http_status
@@ -223,47 +229,72 @@ def search(request):
     answer = getattr(offers, "answer", None) or list(offers)
     shown = _shown(request, search.limit if search else len(offers) or 1)
     more = _more(request, offers, shown)
+    chosen = offer_columns.chosen(request.user)
+    fields = offer_columns.showing(chosen, order)
+    rows = {
+        "search": search,
+        "as_of": getattr(offers, "as_of", None),
+        "fields": fields,
+        "limits": _launch_limits(request.user),
+        "launch_query": _launch_query(request, search),
+    }
     if request.htmx and request.htmx.target == "offers-more" and not error:
         # Show more: the next rows of the answer already fetched (cached), not a new search.
+        next_rows = answer[shown - len(offers) : shown]
+        context = {"rows_html": _rows_html(request, next_rows, **rows), "more": more, "is_more": True}
+        context["colspan"] = len(fields) + 1
+        return render(request, "offers/search.html#offer-rows", context)
+    partial = wants_fragment(request)
+
+    def results_context():
+        shown_offers = _first(offers, answer, shown)
         context = {
-            "offers": answer[shown - len(offers) : shown],
+            "form": form,
+            "offers": shown_offers,
+            "rows_html": _rows_html(request, shown_offers, **rows),
+            "colspan": len(fields) + 1,
+            "column_choices": [(c, c.field in chosen) for c in offer_columns.COLUMNS],
             "more": more,
             "search": search,
-            "launch_query": _launch_query(request, search),
-            "limits": _launch_limits(request.user),
-            "is_more": True,
+            "error": error,
+            "summary": _summary(answer),
+            "chart_html": fragments.price_chart_html(answer, search, rows["as_of"]),
+            "columns": _columns(request.GET, order, fields),
+            "order": order,
+            "sort_choices": _order_choices(order),
+            "loosen": _loosen_suggestions(request.GET) if search and not offers and not error else [],
+            "is_partial": partial,
+            "save_query": _canonical_url(request).partition("?")[2],
+            "history_urls": {days: _url_with(request.GET, history=str(days)) for days in (7, 30)},
         }
-        return render(request, "offers/search.html#offer-rows", context)
-    context = {
-        "form": form,
-        "offers": _first(offers, answer, shown),
-        "more": more,
-        "limits": _launch_limits(request.user),
-        "search": search,
-        "error": error,
-        "summary": _summary(answer),
-        "chart": price_chart(answer),
-        "columns": _columns(request.GET, order),
-        "order": order,
-        "sort_choices": _order_choices(order),
-        "loosen": _loosen_suggestions(request.GET) if search and not offers and not error else [],
-        "is_partial": False,
-        "launch_query": _launch_query(request, search),
-        "save_query": _canonical_url(request).partition("?")[2],
-    }
-    context["history"], context["history_days"] = _history(request, search)
-    context["history_urls"] = {days: _url_with(request.GET, history=str(days)) for days in (7, 30)}
-    template = "offers/search.html"
-    if wants_fragment(request):
-        template += "#offer-results"
-        context["is_partial"] = True
-        response = render(request, template, context, status=status)
+        context["history"], context["history_days"] = _history(request, search)
+        return context
+
+    # The results region is the same for everyone with this answer, query, columns and Launch
+    # state (its CSRF tokens are put in per response): kept while the answer is fresh.
+    fresh_for = settings.OFFER_CACHE_SECONDS - getattr(offers, "age", settings.OFFER_CACHE_SECONDS)
+    parts = None
+    if offers and error is None and not offers.stale:
+        parts = [search.to_query(), rows["as_of"], request.get_full_path(), partial, fields, chosen]
+        parts.append(launch_state(rows["limits"]))
+    results = fragments.results_html(request, results_context, parts, fresh_for, squeeze=_squeeze)
+    if partial:
+        response = HttpResponse(results, status=status)
         response["HX-Push-Url"] = _canonical_url(request)
         if error is not None:
             # htmx 2 drops a 4xx/5xx body unless it is aimed at a region (static/js/app.js).
             response = reswap(retarget(response, "#offer-results"), "outerHTML")
     else:
-        response = render(request, template, context, status=status)
+        context = {
+            "form": form,
+            "filter_fields": fragments.filter_fields(form),
+            "order": order,
+            "sort_choices": _order_choices(order),
+            "is_partial": False,
+            "results_html": results,
+        }
+        response = render(request, "offers/search.html", context, status=status)
+        response.content = _squeeze(response.content)
     if getattr(error, "retry_after", None):
         response["Retry-After"] = str(math.ceil(error.retry_after))
     return response

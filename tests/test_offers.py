@@ -85,19 +85,25 @@ def test_defaults_are_verified_on_demand_cheapest_first_with_ten_gb(viewer_clien
     assert call.body["allocated_storage"] == 10.0
 
 
-def test_value_columns_are_per_gpu_and_per_dollar_with_storage_priced_in(viewer_client, upstream):
+def test_value_columns_are_per_gpu_and_per_dollar_with_storage_priced_in(viewer_client, viewer, upstream):
     from dashboard import vast
+    from offers.columns import DEFAULT_FIELDS
+    from offers.models import OfferColumns
 
     offers = vast.search_offers({"num_gpus": {"eq": 4}, "allocated_storage": 100, "limit": 1})
     offer = offers[0]
     assert offer.dph_total == pytest.approx(offer.dph_base + offer.storage_cost * 100 / 720)
-    response = viewer_client.get(f"/offers/?num_gpus=4&disk=100&verified=any&max_dph={offer.dph_total + 0.001:.4f}")
-    row = dict(_rows(response))[str(offer.id)]
+    url = f"/offers/?num_gpus=4&disk=100&verified=any&max_dph={offer.dph_total + 0.001:.4f}"
+    row = dict(_rows(viewer_client.get(url)))[str(offer.id)]
     assert f"${offer.dph_total:.3f}" in row
     assert f"${offer.dph_total / 4:.3f}" in row
     assert f"{offer.dlperf / offer.dph_total:.1f}" in row
+    assert f"${offer.dph_base:.3f} + ${offer.storage_cost * 100 / 720:.4f}" in row  # the $/hr cell's tooltip
+    # TFLOPS/$ is not a default column any more: the person adds it with the column chooser.
+    assert f"{offer.total_flops / offer.dph_total:.1f}" not in row
+    OfferColumns.objects.create(user=viewer, columns=[*DEFAULT_FIELDS, "flops_per_dphtotal"])
+    row = dict(_rows(viewer_client.get(url)))[str(offer.id)]
     assert f"{offer.total_flops / offer.dph_total:.1f}" in row
-    assert f"${offer.dph_base:.3f} + ${offer.storage_cost * 100 / 720:.4f}" in row
 
 
 def test_summary_line_names_count_and_cheapest_prices(viewer_client, upstream):
@@ -130,7 +136,7 @@ def test_price_per_gpu_sort_is_done_locally_and_ascending(viewer_client, upstrea
 def test_column_headers_link_to_the_toggled_order_keeping_filters(viewer_client, upstream):
     html = viewer_client.get("/offers/?num_gpus=2&order=dph_total").content.decode()
     assert 'href="?num_gpus=2&amp;order=-dph_total"' in html
-    assert 'href="?num_gpus=2&amp;order=-dlperf"' in html
+    assert 'href="?num_gpus=2&amp;order=-dlperf_per_dphtotal"' in html  # DLPerf itself moved to the chooser
 
 
 @pytest.mark.parametrize(
@@ -177,7 +183,7 @@ def test_chart_shows_each_gpu_model_of_the_results(viewer_client, upstream):
     svg = re.search(r'<svg [^>]*aria-label="Distribution of price.*?</svg>', html, re.S).group(0)  # not the bell
     assert 'class="chart-label">RTX 4090</text>' in svg
     assert 'class="chart-label">RTX 3090</text>' in svg
-    assert svg.count('class="chart-dot"') == len(re.findall(r'<tbody class="offer"', html))
+    assert svg.count("h0") == len(re.findall(r'<tbody class="offer"', html))  # one dot (a zero-length stroke) each
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _first_gpu_cells(page):
-    return page.locator("#offer-results tbody.offer tr:first-child td:nth-child(2) strong").all_inner_texts()
+    """The GPU cell (the first column: "2× RTX 4090", then any badges) of each row."""
+    return page.locator("#offer-results tbody.offer tr:first-child td:first-child").all_inner_texts()
 
 
 def test_changing_a_filter_updates_results_in_place_and_back_restores_them(page, login, viewer):

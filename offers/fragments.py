@@ -1,0 +1,82 @@
+"""Parts of the offers page rendered once and kept in the cache: the filter form's fields (per
+value, errors and choices), the price chart (per answer), and the whole results region (per
+answer, query, columns and Launch state, with a hole for the CSRF token). The rows are
+offers/rows.py's."""
+
+import hashlib
+import json
+
+from django.core.cache import cache
+from django.middleware.csrf import get_token
+from django.template.loader import render_to_string
+from django.utils.safestring import mark_safe
+
+from offers.chart import price_chart
+
+PAGE = "offers/search.html"
+SECONDS = 60
+
+
+def _key(name, parts):
+    raw = json.dumps([name, parts], default=str, sort_keys=True)
+    return "offers:partial:" + hashlib.sha256(raw.encode()).hexdigest()
+
+
+def cached_partial(partial, parts, context):
+    """`PAGE#partial` rendered with `context()`, shared for SECONDS by every page whose `parts`
+    (JSON-ready, naming everything the partial depends on) are the same."""
+    key = _key(partial, parts)
+    html = cache.get(key)
+    if html is None:
+        html = render_to_string(f"{PAGE}#{partial}", context())
+        cache.set(key, html, SECONDS)
+    return mark_safe(html)
+
+
+def filter_fields(form):
+    """The filter form's fields (not the sort), each rendered once per value, errors and choices:
+    a new search usually changes one field, and Django renders a widget slowly. One cache round
+    trip for all of them."""
+    fields = [field for field in form if field.name != "order"]
+    keys = [
+        _key("filter-field", [f.name, f.value(), [str(e) for e in f.errors], getattr(f.field, "choices", None)])
+        for f in fields
+    ]
+    found = cache.get_many(keys)
+    missing = {}
+    for field, key in zip(fields, keys, strict=True):
+        if key not in found:
+            missing[key] = render_to_string(f"{PAGE}#filter-field", {"field": field, "is_partial": False})
+    if missing:
+        cache.set_many(missing, SECONDS)
+    return mark_safe("".join(found.get(key) or missing[key] for key in keys))
+
+
+def price_chart_html(answer, search, as_of):
+    """The $/GPU·hr chart of `answer`, the answer to `search` Vast gave at `as_of`."""
+    if not answer:
+        return ""
+    parts = [search.to_query() if search else None, as_of, [offer.id for offer in answer]]
+    return cached_partial("price-chart", parts, lambda: {"chart": price_chart(answer)})
+
+
+CSRF_HOLE = "\x00csrf-token\x00"  # stands for the person's CSRF token in a cached region
+
+
+def results_html(request, build, parts, fresh_for, *, squeeze):
+    """The page's results region (`PAGE#offer-results`, rendered with `build()`'s context and
+    `squeeze`d), with this request's CSRF token. When `parts` (everything the region depends on
+    besides the token) is given, the region is shared for `fresh_for` seconds, the life left in
+    the answer it shows."""
+    key = None
+    if parts is not None and fresh_for > 1:
+        raw = json.dumps(["offer-results", parts], default=str, sort_keys=True)
+        key = "offers:results:" + hashlib.sha256(raw.encode()).hexdigest()
+    html = cache.get(key) if key else None
+    if html is None:
+        context = build()
+        context["csrf_token"] = CSRF_HOLE
+        html = squeeze(render_to_string(f"{PAGE}#offer-results", context, request=request))
+        if key:
+            cache.set(key, html, fresh_for)
+    return mark_safe(html.replace(CSRF_HOLE, get_token(request)))
