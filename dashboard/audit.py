@@ -79,13 +79,16 @@ def history(instance_id, user, limit=50):
     return list(actions[:limit])
 
 
-def change(user, kind, message, *, before, after, subject=None):
-    """Record an admin's change made in the dashboard (a role, an activation, the guardrails, a
-    password reset): who (`user`), what (`kind`, `message`, `subject` the person it is about),
-    and the values `before` → `after` (JSON-ready)."""
+def change(user, kind, message, *, before, after, subject=None, target=None):
+    """Record a change made in the dashboard (a role, an activation, the guardrails, a password
+    reset, a saved search): who (`user`), what (`kind`, `message`, `subject` the person it is
+    about, `target` the thing changed, e.g. "saved search 12"), and the values `before` →
+    `after` (JSON-ready)."""
     detail = {"before": before, "after": after}
     if subject is not None:
         detail["subject"] = subject
+    if target is not None:
+        detail["target"] = target
     return Action.objects.create(
         user=user,
         username=user.get_username(),

@@ -38,6 +38,11 @@ class Action(models.Model):
         ACTIVATION = "activation", "Activate or deactivate"
         GUARDRAILS = "guardrails", "Change guardrails"
         PASSWORD_RESET = "password_reset", "Issue password reset"
+        OFFER_COLUMNS = "offer_columns", "Choose offer columns"
+        SEARCH_SAVE = "search_save", "Save search"
+        SEARCH_RENAME = "search_rename", "Rename saved search"
+        SEARCH_DELETE = "search_delete", "Delete saved search"
+        SEARCH_ALERT = "search_alert", "Set or clear price alert"
 
     class Outcome(models.TextChoices):
         SUCCESS = "success", "Success"

@@ -1,11 +1,13 @@
-"""The price-alert round the worker runs every minute (offers/tasks.py).
+"""The price-alert rounds the worker runs (offers/tasks.py): one each minute, and the minute's
+further rounds one search slot apart (every 6 s with the default third of Vast's search rate).
 
 Every alerting saved search that is due (checked more than ALERT_CHECK_SECONDS ago) is grouped
-with the others that ask Vast the same question, and each group runs once. A group whose
-answer is fresh in the shared offer cache costs nothing; any other books a search in the
-rate limiter's slot store, where the worker may use only ALERT_SEARCH_SHARE of Vast's search
-rate: once that is spent, the remaining groups wait for the next round. Each newly matching
-offer is notified once per episode (see AlertMatch), with a link to launch it.
+with the others that ask Vast the same question, and each group runs once. Each search books a
+slot in the rate limiter's slot store, where the worker may use only ALERT_SEARCH_SHARE of
+Vast's search rate: a round sends one search, in the worker's next slot, and leaves the other
+groups due, longest-waiting first, for the next rounds. The rounds are spread so that each
+finds its slot free: a round does not hold the worker waiting (the ledger's syncs share it).
+Each newly matching offer is notified once per episode (see AlertMatch), with a link to launch it.
 """
 
 import logging
@@ -29,7 +31,7 @@ from offers.saved import group_key, matching, search_for
 logger = logging.getLogger(__name__)
 
 JOB = "price-alerts"
-ROUND_SECONDS = 60  # the periodic task's period: the worker books slots at most this far ahead
+ROUND_SECONDS = 60  # the periodic task's period: it schedules the minute's further rounds
 MAX_NOTICES = 5  # per alert and round; more new offers at once are summed up in the last one
 _LOCK_KEY, _LOCK_SECONDS = "offers:alert-round", 150
 
@@ -58,11 +60,27 @@ def due_searches(now):
     )
 
 
+def search_spacing():
+    """Seconds between two of the worker's searches: Vast's search interval over its share."""
+    _, threshold = vast.endpoint_for("POST", "/api/v0/bundles/") or ("search", 2.0)
+    return threshold / settings.ALERT_SEARCH_SHARE
+
+
+def round_delays():
+    """When the minute's further rounds run, in seconds after its periodic round: as many rounds
+    a minute as the worker has search slots, evenly spread, so that each finds its slot free
+    (none when no saved search has an alert, or when a slot is longer than half a minute)."""
+    if not SavedSearch.objects.filter(Q(max_dph_per_gpu__isnull=False) | Q(min_offers__isnull=False)).exists():
+        return []
+    rounds = min(int(ROUND_SECONDS // search_spacing()), ROUND_SECONDS)
+    return [ROUND_SECONDS / rounds * k for k in range(1, rounds)]
+
+
 def fetch(search, *, horizon=ROUND_SECONDS - 1, sleep=None, clock=time.time):
-    """("ok", offers) from one booked search; ("deferred", None) when the worker's share of the
-    search budget is spent for the next `horizon` seconds (this round); ("failed", None) when
-    Vast did not answer. A check
-    never reuses the pages' cached answers: an offer that appeared since must be seen."""
+    """("ok", offers) from one booked search; ("deferred", None) when the worker's next slot is
+    more than `horizon` seconds away (its share of the search budget is spent for now);
+    ("failed", None) when Vast did not answer. A check never reuses the pages' cached answers:
+    an offer that appeared since must be seen."""
     wait = vast.reserve_background_search(JOB, share=settings.ALERT_SEARCH_SHARE, horizon=horizon, clock=clock)
     if wait is None:
         return "deferred", None
@@ -75,13 +93,15 @@ def fetch(search, *, horizon=ROUND_SECONDS - 1, sleep=None, clock=time.time):
         return "failed", None
 
 
-def launch_link(offer, search):
-    """The launch page of `offer`, priced as the saved search prices it."""
+def launch_link(offer, search, user=None):
+    """The launch page of `offer`, priced as the saved search prices it; for a `user` whose role
+    cannot launch (a viewer), the offer's page, priced the same way."""
     query = QueryDict(mutable=True)
     query["disk"] = f"{search.disk_gb:g}"
     if search.rental_type == "bid":
         query["type"] = "bid"
-    return f"{reverse('offers:launch', args=[offer.id])}?{query.urlencode()}"
+    page = "offers:detail" if user is not None and not user.has_perm("dashboard.launch_instance") else "offers:launch"
+    return f"{reverse(page, args=[offer.id])}?{query.urlencode()}"
 
 
 def _notice(saved, offer, extra):
@@ -124,20 +144,19 @@ def evaluate(saved, offers, search, now):
             "price_alert",
             _notice(saved, offer, extra),
             users=[saved.owner],
-            link=launch_link(offer, search),
+            link=launch_link(offer, search, saved.owner),
             webhook=saved.notify_to == "team",
         ):
             notified += 1
     return notified
 
 
-def _fetch_counted(search, stats, deadline, sleep, clock):
-    """fetch() within the round (its slots end at `deadline`), counted in `stats`: the offers, or
-    None (the searches stay due)."""
-    if stats.deferred:  # the round's share is spent: defer the rest without asking again
+def _fetch_counted(search, stats, horizon, sleep, clock):
+    """fetch() counted in `stats`: the offers, or None (the searches stay due)."""
+    if stats.searched or stats.deferred:  # one search per round: the next round is a slot later
         stats.deferred += 1
         return None
-    outcome, offers = fetch(search, horizon=max(0.0, deadline - clock()), sleep=sleep, clock=clock)
+    outcome, offers = fetch(search, horizon=horizon, sleep=sleep, clock=clock)
     if outcome == "deferred":
         stats.deferred += 1
     else:
@@ -146,19 +165,20 @@ def _fetch_counted(search, stats, deadline, sleep, clock):
     return offers
 
 
-def run_round(*, sleep=None, clock=time.time):
-    """One round over the due alerts (and, budget left, the hourly market round). Returns a Round,
-    or None when another round is still running."""
+def run_round(*, horizon=ROUND_SECONDS - 1, sleep=None, clock=time.time):
+    """One round: the longest-waiting due alerts (one search for their group), or else the hourly
+    market round, waiting for the worker's next search slot if it is at most `horizon` seconds
+    away. Returns a Round, or None when another round is still running."""
     if not cache.add(_LOCK_KEY, True, _LOCK_SECONDS):
         return None
     try:
-        return _run(sleep, clock)
+        return _run(horizon, sleep, clock)
     finally:
         cache.delete(_LOCK_KEY)
 
 
-def _run(sleep, clock):
-    now, stats, deadline = timezone.now(), Round(), clock() + ROUND_SECONDS - 1
+def _run(horizon, sleep, clock):
+    now, stats = timezone.now(), Round()
     groups = {}
     for saved in due_searches(now):
         search = search_for(saved.query)
@@ -169,7 +189,7 @@ def _run(sleep, clock):
         groups.setdefault(group_key(search), (search, []))[1].append(saved)
     seen = {}
     for search, members in groups.values():
-        offers = _fetch_counted(search, stats, deadline, sleep, clock)
+        offers = _fetch_counted(search, stats, horizon, sleep, clock)
         if offers is None:
             continue
         for offer in offers:
@@ -181,7 +201,7 @@ def _run(sleep, clock):
     market.record(seen, now)
     if market.default_round_due():
         search = market.default_search()
-        offers = _fetch_counted(search, stats, deadline, sleep, clock)
+        offers = _fetch_counted(search, stats, horizon, sleep, clock)
         if offers is not None:
             market.record({search.rental_type: {o.id: o for o in offers}}, now)
             market.default_round_done()

@@ -3,12 +3,14 @@
 import logging
 
 from django.contrib import messages
+from django.db import transaction
 from django.db.models import Q
 from django.http import QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from dashboard import vast
+from dashboard import audit, vast
+from dashboard.models import Action
 from dashboard.permissions import forbidden
 from offers.forms import AlertForm, OfferSearchForm, RenameForm, SaveSearchForm
 from offers.models import SavedSearch
@@ -20,6 +22,41 @@ logger = logging.getLogger(__name__)
 
 def _can_edit(user, saved):
     return saved.owner_id == user.pk or user.has_perm("dashboard.manage_team")
+
+
+def _alert_state(saved):
+    """A saved search's alert as the audit log keeps it (JSON-ready)."""
+    ceiling = None if saved.max_dph_per_gpu is None else saved.ceiling
+    return {"max_dph_per_gpu": ceiling, "min_offers": saved.min_offers, "notify_to": saved.notify_to}
+
+
+def _state(saved):
+    """A saved search as the audit log keeps it (JSON-ready)."""
+    return {"name": saved.name, "query": saved.query, "shared": saved.shared, **_alert_state(saved)}
+
+
+def _alert_words(state):
+    """ "under $0.25/GPU·hr, at least 3 offers, for the owner", or "none"."""
+    parts = []
+    if state["max_dph_per_gpu"] is not None:
+        parts.append(f"under ${state['max_dph_per_gpu']}/GPU·hr")
+    if state["min_offers"] is not None:
+        parts.append(f"at least {state['min_offers']} offers")
+    if not parts:
+        return "none"
+    who = "the owner and the team webhook" if state["notify_to"] == "team" else "the owner"
+    return f"{', '.join(parts)}, for {who}"
+
+
+def _audit(request, saved, kind, message, *, before, after):
+    """One audit row for a write to `saved` by the requesting user (the owner named when it is
+    someone else's)."""
+    owner = saved.owner.get_username()
+    audit.change(
+        request.user, kind, f"Saved search “{saved.name}” ({saved.pk}): {message}",
+        before=before, after=after, target=f"saved search {saved.pk}",
+        subject=owner if saved.owner_id != request.user.pk else None,
+    )  # fmt: skip
 
 
 def _valid_query(query):
@@ -104,15 +141,19 @@ def _create(request):
         return redirect(f"/offers/?{query.lstrip('?')}" if query else "offers:search")
     query, dropped = _valid_query(form.cleaned_data["query"])
     data = form.cleaned_data
-    saved = SavedSearch.objects.create(
-        owner=request.user,
-        name=data["name"],
-        query=query,
-        shared=data["shared"],
-        max_dph_per_gpu=data["max_dph_per_gpu"],
-        min_offers=data["min_offers"],
-        notify_to=data["notify_to"] or "me",
-    )
+    with transaction.atomic():
+        saved = SavedSearch.objects.create(
+            owner=request.user,
+            name=data["name"],
+            query=query,
+            shared=data["shared"],
+            max_dph_per_gpu=data["max_dph_per_gpu"],
+            min_offers=data["min_offers"],
+            notify_to=data["notify_to"] or "me",
+        )
+        state = _state(saved)
+        words = f"saved ({'shared' if saved.shared else 'private'}; alert: {_alert_words(state)})."
+        _audit(request, saved, Action.Kind.SEARCH_SAVE, words, before=None, after=state)
     logger.info("saved search %s by %s", saved.pk, request.user)
     messages.success(request, f"Saved “{saved.name}”.")
     if dropped:
@@ -135,7 +176,10 @@ def saved_rename(request, pk):
     form = RenameForm(request.POST)
     if form.is_valid():
         old, saved.name = saved.name, form.cleaned_data["name"]
-        saved.save(update_fields=["name"])
+        with transaction.atomic():
+            saved.save(update_fields=["name"])
+            words = f"renamed “{old}” → “{saved.name}”."
+            _audit(request, saved, Action.Kind.SEARCH_RENAME, words, before={"name": old}, after={"name": saved.name})
         messages.success(request, f"Renamed “{old}” to “{saved.name}”.")
     else:
         messages.error(request, "A saved search needs a name (up to 80 characters).")
@@ -154,11 +198,16 @@ def saved_alert(request, pk):
             messages.error(request, f"{form.fields[name].label}: {' '.join(errors)}")
         return redirect("offers:saved")
     data = form.cleaned_data
+    before = _alert_state(saved)
     saved.max_dph_per_gpu, saved.min_offers = data["max_dph_per_gpu"], data["min_offers"]
     saved.notify_to = data["notify_to"] or "me"
     saved.checked_at = None  # check the new alert at the next round
-    saved.save(update_fields=["max_dph_per_gpu", "min_offers", "notify_to", "checked_at"])
-    saved.matches.all().delete()
+    after = _alert_state(saved)
+    with transaction.atomic():
+        saved.save(update_fields=["max_dph_per_gpu", "min_offers", "notify_to", "checked_at"])
+        saved.matches.all().delete()
+        words = f"alert {_alert_words(before)} → {_alert_words(after)}."
+        _audit(request, saved, Action.Kind.SEARCH_ALERT, words, before=before, after=after)
     if saved.has_alert:
         messages.success(request, f"Alert set on “{saved.name}”: the worker checks it every few minutes.")
     else:
@@ -175,7 +224,9 @@ def saved_delete(request, pk):
     if request.method == "GET":
         return render(request, "offers/saved_delete.html", {"saved": saved})
     name = saved.name
-    saved.delete()
+    with transaction.atomic():
+        _audit(request, saved, Action.Kind.SEARCH_DELETE, "deleted.", before=_state(saved), after=None)
+        saved.delete()
     logger.info("saved search %s deleted by %s", pk, request.user)
     messages.success(request, f"Deleted “{name}”.")
     return redirect("offers:saved")

@@ -4,9 +4,10 @@ from datetime import timedelta
 
 import pytest
 from django.conf import settings
+from django.core.cache import cache
 from django.utils import timezone
 
-from dashboard.models import Notification, NotificationEvent
+from dashboard.models import Notification, NotificationEvent, RateSlot
 from offers import alerts, tasks
 from offers.models import AlertMatch, SavedSearch
 from vastsim import catalog
@@ -134,6 +135,17 @@ def test_too_few_offers_notify_nothing(operator_client, upstream, no_sleep):
     assert not price_events().exists()
 
 
+def _minute(start):
+    """The rounds of one minute from `start` (a virtual clock): the periodic round, then the
+    further rounds it schedules. Returns the upstream searches and the deferred groups."""
+    searched, deferred = 0, 0
+    for offset in [0.0, *alerts.round_delays()]:
+        stats = alerts.run_round(clock=lambda offset=offset: start + offset)
+        searched += stats.searched
+        deferred += stats.deferred
+    return searched, deferred
+
+
 def test_a_hundred_alerts_stay_within_a_third_of_the_search_budget(django_user_model, upstream, no_sleep, settings):
     settings.MARKET_DEFAULT_GPUS = ("RTX 4090", "H100 SXM")  # its round shares the worker's budget
     owner = django_user_model.objects.create_user("bulk")
@@ -141,14 +153,15 @@ def test_a_hundred_alerts_stay_within_a_third_of_the_search_budget(django_user_m
     for index in range(100):
         query = f"gpu={gpus[index % len(gpus)].replace(' ', '+')}&num_gpus={1 + index % 8}&min_reliability={index}"
         SavedSearch.objects.create(owner=owner, name=f"s{index}", query=query, max_dph_per_gpu="0.01")
-    clock = [1_000_000.0]
+    assert alerts.search_spacing() == pytest.approx(6.0), "Vast allows a search per 2 s; the worker a third"
+    assert len(alerts.round_delays()) == 9, "ten rounds a minute, one search slot apart"
     searched = []
-    for _minute in range(5):
+    for minute in range(5):
         before = len(upstream.calls("POST", "/bundles"))
-        stats = alerts.run_round(clock=lambda: clock[0])
+        count, deferred = _minute(1_000_000.0 + 60 * minute)
         searched.append(len(upstream.calls("POST", "/bundles")) - before)
-        assert stats.deferred > 0
-        clock[0] += 60
+        assert count == searched[-1]
+        assert deferred > 0
     assert all(count <= 10 for count in searched), searched
     assert sum(searched) >= 40, "the budget is used, not starved"
     # Deferred searches come first at the next rounds: no alert waits forever.
@@ -177,7 +190,7 @@ def test_alert_form_sets_and_clears(operator_client, other_operator_client, oper
     assert not saved.has_alert
 
 
-def test_a_round_that_waits_for_its_slots_stops_at_the_minute(django_user_model, upstream):
+def test_a_round_sends_one_search_and_leaves_the_other_groups_due(django_user_model, upstream):
     owner = django_user_model.objects.create_user("slow")
     for index in range(30):
         SavedSearch.objects.create(
@@ -189,5 +202,54 @@ def test_a_round_that_waits_for_its_slots_stops_at_the_minute(django_user_model,
         clock[0] += seconds
 
     stats = alerts.run_round(sleep=sleep, clock=lambda: clock[0])
-    assert stats.searched == 10
-    assert clock[0] - 2_000_000.0 <= 60, "the waits between its searches spread them over the minute"
+    assert (stats.searched, stats.deferred) == (1, 29), "one search; the others wait for the next rounds"
+    assert clock[0] == 2_000_000.0
+    clock[0] += 1.0  # a round before the next slot (rounds called back to back) waits for it
+    stats = alerts.run_round(sleep=sleep, clock=lambda: clock[0])
+    assert (stats.searched, stats.deferred) == (1, 28)
+    assert clock[0] == pytest.approx(2_000_006.0)
+
+
+def test_further_rounds_are_spread_over_the_minute_one_per_search_slot(operator, settings):
+    SavedSearch.objects.create(owner=operator, name="plain", query="gpu=A40")
+    assert alerts.round_delays() == [], "no alert: the periodic round is enough"
+    SavedSearch.objects.create(owner=operator, name="alert", query="gpu=A40", min_offers=1)
+    assert alerts.round_delays() == [6.0 * k for k in range(1, 10)]
+    settings.ALERT_SEARCH_SHARE = 2 / 7  # a slot per 7 s: 8 rounds a minute, 7.5 s apart
+    assert alerts.round_delays() == [7.5 * k for k in range(1, 8)]
+    settings.ALERT_SEARCH_SHARE = 1 / 60  # a slot per two minutes: the periodic round is enough
+    assert alerts.round_delays() == []
+
+
+def test_the_periodic_round_schedules_the_minutes_further_rounds(operator_client, upstream, no_sleep):
+    from huey.contrib.djhuey import HUEY
+
+    save_alert(operator_client)
+    before = {task.id for task in HUEY.scheduled()}
+    tasks.check_price_alerts()
+    further = sorted(
+        (task for task in HUEY.scheduled() if task.id not in before and task.name.endswith("price_alert_round")),
+        key=lambda task: task.eta,
+    )
+    assert len(further) == 9
+    gaps = [(later.eta - earlier.eta).total_seconds() for earlier, later in zip(further, further[1:], strict=False)]
+    assert gaps == pytest.approx([6.0] * 8, abs=0.1)
+    make_due()
+    searches = len(upstream.calls("POST", "/bundles"))
+    tasks.price_alert_round()  # too early (a duplicate): the worker's next slot is 6 s away
+    assert len(upstream.calls("POST", "/bundles")) == searches
+    RateSlot.objects.all().delete()  # 6 s later (the slots live in the database or the cache)
+    cache.clear()
+    tasks.price_alert_round()
+    assert len(upstream.calls("POST", "/bundles")) == searches + 1
+
+
+def test_a_viewers_alert_links_to_the_offer_page_they_may_open(viewer_client, viewer, upstream, monkeypatch, no_sleep):
+    save_alert(viewer_client)
+    add_cheap_offer(monkeypatch)
+    tasks.check_price_alerts()
+    event = price_events().get()
+    assert event.link.startswith(f"/offers/{NEW_OFFER_ID}/?")
+    page = viewer_client.get(event.link)
+    assert page.status_code == 200
+    assert str(NEW_OFFER_ID) in page.content.decode()

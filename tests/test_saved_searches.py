@@ -1,8 +1,12 @@
 """Saved searches on /offers/saved/: save from the offers page, list mine and the team's, re-run,
 rename, delete (own; admins any), unknown filters dropped with a note."""
 
-import pytest
+from datetime import timedelta
 
+import pytest
+from django.utils import timezone
+
+from dashboard.models import Action
 from offers.models import SavedSearch
 
 
@@ -108,8 +112,74 @@ def test_the_save_form_accepts_an_alert(operator_client, upstream):
     assert saved.min_offers == 3
     page = operator_client.get("/offers/saved/").content.decode()
     assert "under $0.25/GPU·hr, at least 3 offers" in page
+    assert "not checked yet" in page
+    saved.checked_at = timezone.now() - timedelta(minutes=4)
+    saved.save(update_fields=["checked_at"])
+    assert "checked 4\xa0minutes ago" in operator_client.get("/offers/saved/").content.decode()
 
 
 def test_the_save_form_follows_the_filters_in_htmx_updates(viewer_client, upstream):
     page = viewer_client.get("/offers/?gpu=A40&num_gpus=4", headers={"HX-Request": "true"}).content.decode()
     assert 'name="query" value="gpu=A40&amp;num_gpus=4"' in page
+
+
+def audit_rows(kind):
+    return list(Action.objects.filter(kind=kind).order_by("id"))
+
+
+def test_every_saved_search_write_is_audited_with_before_and_after(operator_client, operator, upstream):
+    save(operator_client, shared="on", max_dph_per_gpu="0.25")
+    saved = SavedSearch.objects.get()
+    (created,) = audit_rows(Action.Kind.SEARCH_SAVE)
+    assert (created.user, created.outcome) == (operator, Action.Outcome.SUCCESS)
+    assert created.detail["target"] == f"saved search {saved.pk}"
+    assert created.detail["before"] is None
+    assert created.detail["after"] == {
+        "name": "4090s",
+        "query": "gpu=RTX+4090&num_gpus=2",
+        "shared": True,
+        "max_dph_per_gpu": "0.25",
+        "min_offers": None,
+        "notify_to": "me",
+    }
+    assert "under $0.25/GPU·hr, for the owner" in created.message
+
+    operator_client.post(f"/offers/saved/{saved.pk}/rename/", {"name": "pairs"})
+    (renamed,) = audit_rows(Action.Kind.SEARCH_RENAME)
+    assert (renamed.detail["before"], renamed.detail["after"]) == ({"name": "4090s"}, {"name": "pairs"})
+    assert "“4090s” → “pairs”" in renamed.message
+
+    operator_client.post(f"/offers/saved/{saved.pk}/alert/", {"min_offers": "3", "notify_to": "team"})
+    operator_client.post(f"/offers/saved/{saved.pk}/alert/", {"max_dph_per_gpu": "", "min_offers": ""})
+    set_, cleared = audit_rows(Action.Kind.SEARCH_ALERT)
+    assert set_.detail["before"] == {"max_dph_per_gpu": "0.25", "min_offers": None, "notify_to": "me"}
+    assert set_.detail["after"] == {"max_dph_per_gpu": None, "min_offers": 3, "notify_to": "team"}
+    assert "at least 3 offers, for the owner and the team webhook" in set_.message
+    assert cleared.detail["after"] == {"max_dph_per_gpu": None, "min_offers": None, "notify_to": "me"}
+    assert cleared.message.endswith("→ none.")
+
+    operator_client.post(f"/offers/saved/{saved.pk}/delete/")
+    (deleted,) = audit_rows(Action.Kind.SEARCH_DELETE)
+    assert deleted.detail["before"]["name"] == "pairs"
+    assert deleted.detail["after"] is None
+    assert all(row.user == operator and "subject" not in row.detail for row in Action.objects.all())
+    log = operator_client.get("/audit/").content.decode()
+    assert "Delete saved search" in log
+    assert "Rename saved search" in log
+
+
+def test_an_admins_change_to_someone_elses_search_names_its_owner(operator_client, admin_client, admin, upstream):
+    save(operator_client, shared="on")
+    saved = SavedSearch.objects.get()
+    admin_client.post(f"/offers/saved/{saved.pk}/delete/")
+    (deleted,) = audit_rows(Action.Kind.SEARCH_DELETE)
+    assert (deleted.user, deleted.detail["subject"]) == (admin, "otto")
+
+
+def test_refused_and_invalid_writes_leave_no_audit_row(operator_client, other_operator_client, upstream):
+    save(operator_client, shared="on")
+    saved = SavedSearch.objects.get()
+    other_operator_client.post(f"/offers/saved/{saved.pk}/rename/", {"name": "mine now"})
+    operator_client.post(f"/offers/saved/{saved.pk}/rename/", {"name": ""})
+    operator_client.post(f"/offers/saved/{saved.pk}/alert/", {"max_dph_per_gpu": "-1"})
+    assert list(Action.objects.values_list("kind", flat=True)) == [Action.Kind.SEARCH_SAVE]
