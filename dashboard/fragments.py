@@ -5,16 +5,28 @@ expensive part of such a page (the rows) is rendered once per viewer and ledger 
 served from the cache for FRAGMENT_SECONDS. The key holds the person's session and CSRF cookie,
 because the fragment carries their permissions and their CSRF token in its forms; without both
 (a first visit) nothing is cached.
+
+Whole pages are kept the same way (`render_page`), with the parts that must be new on every
+request — the ledger's freshness line — rendered anew and put in their marked places. A page is
+never taken from the cache while a message waits to be shown: the message belongs to that one
+response.
 """
 
 import hashlib
 import json
+import re
 
 from django.conf import settings
 from django.core.cache import cache
+from django.http import HttpResponse
 from django.template.loader import render_to_string
+from django.utils.safestring import mark_safe
 
 FRAGMENT_SECONDS = 5
+
+
+INDENT = re.compile(r"\n\s+")  # a line break and the template's indentation after it
+FRESH_MARK = "<!--fresh:{}-->"  # where a part rendered on every request goes (escaped text cannot hold it)
 
 
 def viewer_key(request, name, version):
@@ -36,7 +48,40 @@ def render_cached(request, template_name, build, *, name, version):
         if hit is not None:
             return hit
     context, extra = build()
-    value = (render_to_string(template_name, context, request=request), extra)
+    value = (compact(render_to_string(template_name, context, request=request)), extra)
     if key is not None:
         cache.set(key, value, FRAGMENT_SECONDS)
     return value
+
+
+def compact(html):
+    """`html` without the templates' indentation (a quarter of a ledger page), unless it holds text
+    whose white space shows."""
+    if "<pre" in html or "<textarea" in html:
+        return html
+    return mark_safe(INDENT.sub("\n", html))
+
+
+def _messages_waiting(request):
+    """True when Django's messages framework holds something for this response (cookie or session)."""
+    session = getattr(request, "session", None)
+    return bool(request.COOKIES.get("messages")) or bool(session is not None and session.get("_messages"))
+
+
+def render_page(request, template_name, build, *, name, version, fresh):
+    """The response of page `template_name` rendered with `build()`'s context, from the cache when
+    this viewer saw the same version of the same URL in the last few seconds. `version` covers
+    everything the page shows but `fresh`, its unread notification count included; `fresh` maps
+    context names to callables whose HTML is made anew for every response (each appears once)."""
+    key = None
+    if not _messages_waiting(request):
+        key = viewer_key(request, name, [*version, request.get_full_path()])
+    html = cache.get(key) if key is not None else None
+    if html is None:
+        marks = {part: mark_safe(FRESH_MARK.format(part)) for part in fresh}
+        html = compact(render_to_string(template_name, {**build(), **marks}, request=request))
+        if key is not None:
+            cache.set(key, html, FRAGMENT_SECONDS)
+    for part, render in fresh.items():
+        html = html.replace(FRESH_MARK.format(part), compact(render()), 1)
+    return HttpResponse(html)

@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 
+from django.db.models import Subquery
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -12,6 +13,7 @@ from dashboard.htmx import wants_fragment
 from dashboard.models import Action
 from instances import costs, sync
 from instances.models import Instance, SyncState
+from instances.page_state import freshness, page_state
 from instances.rows import rows_for
 
 RECENT_ACTIVITY = 10
@@ -94,18 +96,29 @@ def overview(request):
     """The account's state in five seconds: burn, spend this month (and by whom), runway,
     instances by state, stopped instances burning storage, mine, and recent activity. The body
     is rendered once per viewer, ledger version and latest action for a few seconds."""
-    state = SyncState.current()
-    latest_action = Action.objects.order_by("-id").values_list("id", flat=True).first()
-    body_html, _ = fragments.render_cached(
+    state = page_state(request.user, latest_action=Subquery(Action.objects.order_by("-id").values("id")[:1]))
+    version = (state.changed_at, state.account_at, state.latest_action)
+
+    def body():
+        html, _ = fragments.render_cached(
+            request,
+            "overview.html#overview-main",
+            lambda: (_overview_context(request), None),
+            name="overview",
+            version=version,
+        )
+        return {"body_html": html}
+
+    if wants_fragment(request):
+        return render(request, "overview.html#overview-body", {**body(), "sync_html": freshness(state)()})
+    return fragments.render_page(
         request,
-        "overview.html#overview-main",
-        lambda: (_overview_context(request), None),
-        name="overview",
-        version=(state.changed_at, state.last_success_at, state.account_at, latest_action),
+        "overview.html",
+        body,
+        name="overview-page",
+        version=(*version, state.unread),
+        fresh={"sync_html": freshness(state)},
     )
-    context = {"body_html": body_html, "sync": sync.status(state=state)}
-    template = "overview.html#overview-body" if wants_fragment(request) else "overview.html"
-    return render(request, template, context)
 
 
 def _overview_context(request):

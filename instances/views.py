@@ -22,7 +22,8 @@ from dashboard.models import Action
 from dashboard.permissions import forbidden, require_perm
 from instances import ledger, spending, sync
 from instances.forms import LabelForm
-from instances.models import Instance, SyncState
+from instances.models import Instance
+from instances.page_state import freshness, page_state
 from instances.policies import lease
 from instances.policies.panel import panel as policy_panel
 from instances.rows import rows_for
@@ -81,20 +82,33 @@ def _rows(request):
 @require_GET
 def index(request):
     """Every live instance of the account, with what each costs and how to connect (from the ledger).
-    The rows are rendered once per viewer and ledger version for a few seconds (polls are cheap);
-    the freshness line is always rendered anew."""
-    state = SyncState.current()
-    status = sync.status(state=state)
-    rows_html, poll_seconds = fragments.render_cached(
+    The rows (and the page around them) are rendered once per viewer and ledger version for a few
+    seconds, so polls and reloads are cheap; the freshness line is always rendered anew."""
+    state = page_state(request.user)
+    version = (state.changed_at,)
+
+    def rows():
+        return fragments.render_cached(
+            request, "instances/index.html#instance-rows", lambda: _rows(request), name="instance-rows", version=version
+        )
+
+    if wants_fragment(request):
+        rows_html, poll_seconds = rows()
+        context = {"rows_html": rows_html, "sync_html": freshness(state)(), "poll_seconds": poll_seconds}
+        return render(request, "instances/index.html#instance-list", context)
+
+    def page():
+        rows_html, poll_seconds = rows()
+        return {"rows_html": rows_html, "poll_seconds": poll_seconds}
+
+    return fragments.render_page(
         request,
-        "instances/index.html#instance-rows",
-        lambda: _rows(request),
-        name="instance-rows",
-        version=(state.changed_at, state.last_success_at),
+        "instances/index.html",
+        page,
+        name="instances-page",
+        version=(*version, state.unread),
+        fresh={"sync_html": freshness(state)},
     )
-    template = "instances/index.html#instance-list" if wants_fragment(request) else "instances/index.html"
-    context = {"rows_html": rows_html, "sync": status, "poll_seconds": poll_seconds}
-    return render(request, template, context)
 
 
 @require_GET
