@@ -162,16 +162,19 @@ else:
 
 # Background work (the account watcher): Huey, its queue in Redis when REDIS_URL is set (every
 # worker and web replica shares it), else in an SQLite file beside the database, so that two
-# checkouts or two test runs on different databases never share a queue.
+# checkouts or two test runs on different databases never share a queue. Tasks write models and
+# nobody reads their return values, so Huey keeps none (they would pile up in its storage).
 _db = DATABASES["default"]
 HUEY_NAME = (
     "dashboard-" + hashlib.sha256(f"{_db.get('HOST')}:{_db.get('PORT')}/{_db['NAME']}".encode()).hexdigest()[:12]
 )
 if REDIS_URL:
-    HUEY = RedisHuey(HUEY_NAME, url=REDIS_URL, utc=True)
+    HUEY = RedisHuey(HUEY_NAME, url=REDIS_URL, utc=True, results=False)
 else:
     _db_file = Path(str(_db["NAME"])) if _db["ENGINE"].endswith("sqlite3") else BASE_DIR / f"{HUEY_NAME}.sqlite3"
-    HUEY = SqliteHuey(HUEY_NAME, filename=str(_db_file.with_name(f"{_db_file.stem}-huey.sqlite3")), utc=True)
+    HUEY = SqliteHuey(
+        HUEY_NAME, filename=str(_db_file.with_name(f"{_db_file.stem}-huey.sqlite3")), utc=True, results=False
+    )
 # The longest time between two syncs of the ledger; while an instance changes state, and right
 # after a write through the dashboard, the worker syncs every VAST_SYNC_FAST_SECONDS instead.
 VAST_SYNC_SECONDS = env_number("VAST_SYNC_SECONDS", 10.0, float)

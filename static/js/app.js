@@ -99,6 +99,7 @@
       var text = date.getFullYear() + "-" + pad(date.getMonth() + 1) + "-" + pad(date.getDate()) +
         " " + pad(date.getHours()) + ":" + pad(date.getMinutes());
       if (el.hasAttribute("data-seconds")) text += ":" + pad(date.getSeconds());
+      if (el.hasAttribute("data-time-only")) text = text.slice(11);
       var zone = zoneName(date);
       el.textContent = zone ? text + " " + zone : text;
     }
