@@ -2,7 +2,6 @@
 
 from dataclasses import dataclass
 
-from django.db.models import Subquery
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -96,7 +95,7 @@ def overview(request):
     """The account's state in five seconds: burn, spend this month (and by whom), runway,
     instances by state, stopped instances burning storage, mine, and recent activity. The body
     is rendered once per viewer, ledger version and latest action for a few seconds."""
-    state = page_state(request.user, latest_action=Subquery(Action.objects.order_by("-id").values("id")[:1]))
+    state = page_state(request.user)
     version = (state.changed_at, state.account_at, state.latest_action)
 
     def body():

@@ -101,15 +101,9 @@ class SyncState(models.Model):
         return "sync state"
 
     @classmethod
-    def current(cls, **annotations):
-        """The single row, created on first use, with `annotations` read in the same query."""
-        if not annotations:
-            return cls.objects.get_or_create(pk=1)[0]
-        found = cls.objects.annotate(**annotations).filter(pk=1).first()
-        if found is None:
-            cls.objects.get_or_create(pk=1)
-            found = cls.objects.annotate(**annotations).get(pk=1)
-        return found
+    def current(cls):
+        """The single row, created on first use."""
+        return cls.objects.get_or_create(pk=1)[0]
 
 
 class LaunchToken(models.Model):
