@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from django.utils.safestring import mark_safe
 
-WIDTH, ROW_HEIGHT, LABEL_WIDTH, PAD = 720, 26, 130, 14
+# Drawn about 1:1 beside the filters at 1440 px wide, so the table starts high on the page.
+WIDTH, ROW_HEIGHT, LABEL_WIDTH, PAD = 1000, 20, 130, 12
 
 
 @dataclass(frozen=True)
@@ -29,11 +30,11 @@ class Row:
 
     @property
     def top(self):
-        return self.y - 9
+        return self.y - 7
 
     @property
     def bottom(self):
-        return self.y + 9
+        return self.y + 7
 
     @property
     def dots_svg(self):

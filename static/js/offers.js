@@ -12,4 +12,14 @@
     cell.setAttribute("data-loaded", "");
     window.htmx.ajax("GET", link.getAttribute("href"), { target: cell, swap: "innerHTML" });
   });
+
+  // The filters start folded on a narrow screen (the results come first) and are always open on a
+  // wide one, where their summary is hidden.
+  var narrow = window.matchMedia("(max-width: 900px)");
+  function fitFilters() {
+    var panel = document.querySelector(".filters-panel");
+    if (panel) panel.open = !narrow.matches;
+  }
+  fitFilters();
+  narrow.addEventListener("change", fitFilters);
 })();

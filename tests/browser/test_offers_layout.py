@@ -106,3 +106,28 @@ def test_on_a_phone_the_table_scrolls_inside_its_own_box(open_page, operator):
     launch.scroll_into_view_if_needed()
     right = launch.bounding_box()
     assert right["x"] + right["width"] <= PHONE["width"] + 0.5
+
+
+def test_on_a_phone_the_filters_fold_so_the_results_come_first_and_the_chart_stays_legible(open_page, operator):
+    page = open_page(operator, PHONE)
+    page.goto("/offers/")
+    expect(page.locator(ROWS)).to_have_count(64)
+    toggle = page.get_by_text("Filters and sort")
+    expect(toggle).to_be_visible()
+    expect(page.get_by_label("Min GPUs")).to_be_hidden()
+    assert page.locator("#offer-results").bounding_box()["y"] < PHONE["height"], "results start on the first screen"
+    chart = page.locator(".price-chart")
+    assert chart.bounding_box()["width"] >= 640, "drawn at a legible size, scrolling inside its card"
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+
+    toggle.click()
+    page.get_by_label("Min GPUs").fill("4")
+    expect(page).to_have_url(re.compile(r"num_gpus=4"))
+    expect(page.locator(ROWS).first).to_contain_text("4×")
+
+
+def test_at_1440_the_filters_are_open_with_no_toggle(open_page, operator):
+    page = open_page(operator, DESKTOP)
+    page.goto("/offers/")
+    expect(page.get_by_label("Min GPUs")).to_be_visible()
+    expect(page.get_by_text("Filters and sort")).to_be_hidden()
