@@ -72,10 +72,11 @@ def rails(**limits):
 
 
 def work():
-    """The worker's policy task, as it runs after a sync (Huey's immediate mode); raises if it failed."""
+    """The worker's policy task, run here as the worker runs it after a sync; raises if it failed
+    (Huey keeps no results, so an enqueued task's error would only be logged)."""
     from instances.tasks import evaluate_policies
 
-    evaluate_policies().get()
+    evaluate_policies.call_local()
 
 
 def stops(upstream, vast_id):

@@ -125,7 +125,7 @@ def test_every_sync_of_the_worker_samples_the_simulators_gpu_util(synced):
     for _ in range(2):
         clock.advance(30)
         sync.request_sync()
-        assert sync_now().get() == "synced"  # the sync enqueues the policies, which sample
+        assert sync_now.call_local() == "synced"  # the sync enqueues the policies, which sample
     assert UtilSample.objects.filter(instance=row).count() == 2
     assert all(0 <= s.gpu_util <= 100 for s in UtilSample.objects.filter(instance=row))
 

@@ -49,7 +49,7 @@ def shared_time(monkeypatch):
 def beat():
     """One beat of the worker: a sync that reads the account, after which the policies run."""
     sync.request_sync()
-    assert sync_now().get() == "synced"
+    assert sync_now.call_local() == "synced"
 
 
 def launch(operator_client, mode):
