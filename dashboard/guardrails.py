@@ -123,15 +123,18 @@ class LaunchLimits:
         return ""
 
 
-def launch_limits(user):
+def launch_limits(user, *, caps_only=False):
     """The guardrails as they stand for `user`'s next launch, counted by the registered provider
-    (without one, only the $/hr limit is known)."""
+    (without one, only the $/hr limit is known). With `caps_only`, the person's usage is counted
+    only when a running or monthly cap needs it (`usage` is None when neither is set): the offers
+    list shows only what blocks a launch, and counting costs queries on every page."""
     rails = Guardrails.current()
     role = role_of(user)
-    usage = _usage_provider(user) if _usage_provider is not None else None
+    cap, monthly = rails.max_running_per_user, rails.monthly_cap_per_user
+    counted = _usage_provider is not None and (not caps_only or cap is not None or monthly is not None)
+    usage = _usage_provider(user) if counted else None
     blocked = ""
     if usage is not None:
-        cap, monthly = rails.max_running_per_user, rails.monthly_cap_per_user
         if cap is not None and usage.busy >= cap:
             blocked = f"You are at your limit of {cap} running"
         elif monthly is not None and Decimal(f"{usage.month_spend:.2f}") >= monthly:
@@ -140,7 +143,7 @@ def launch_limits(user):
         role=role,
         max_dph=rails.max_dph_for(role),
         usage=usage,
-        max_running=rails.max_running_per_user,
-        monthly_cap=rails.monthly_cap_per_user,
+        max_running=cap,
+        monthly_cap=monthly,
         blocked=blocked,
     )

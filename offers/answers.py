@@ -1,8 +1,9 @@
 """The offers page's answers, kept parsed in this process while they are fresh.
 
-vast.search_offers_cached shares Vast's answers through Django's cache, which stores them pickled:
-reading one back (182 offers) cost about as much as the rest of a cache-hit page. So a page keeps
-the answers it used, parsed, in a small per-process memo, valid while all of these hold:
+vast.search_offers_cached shares Vast's answers through Django's cache, which keeps their raw fields
+pickled: reading one back (182 offers unpickled and parsed again, ~2.5 ms) would be a third of a
+cache-hit page. So a page keeps the answers it used, parsed, in a small per-process memo, valid
+while all of these hold:
 - the answer is younger than OFFER_CACHE_SECONDS (as the shared cache would serve it), and not a
   stale one served because Vast was busy;
 - the shared cache still holds an answer under the search's own key (a key check, no read):

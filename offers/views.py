@@ -180,8 +180,9 @@ def _summary(offers):
 
 
 def _launch_limits(user):
-    """The guardrails for the person's next launch, for Launch buttons they may not press."""
-    return guardrails.launch_limits(user) if user.has_perm("dashboard.launch_instance") else None
+    """The guardrails for the person's next launch, for Launch buttons they may not press (their
+    usage is counted only when a cap needs it: the rows show only what blocks)."""
+    return guardrails.launch_limits(user, caps_only=True) if user.has_perm("dashboard.launch_instance") else None
 
 
 def _rows_html(request, offers, *, search, as_of, fields, limits, launch_query):

@@ -3,9 +3,14 @@
 A dataclass field typed `X` is required and `X | None` optional; the JSON key is the
 field's name unless the parser says otherwise. A missing required field, an ill-typed
 value or a wrong shape raises VastBadResponse. Numeric strings are accepted for numbers.
+
+An offer search answers up to 256 offers of ~40 fields each, so the hot path is lean: each
+class's fields and converters are worked out once (`_plan`), the common value types are
+checked first, and a dataclass is filled without its frozen __init__ (`_make`).
 """
 
 import dataclasses
+import functools
 import math
 import typing
 from collections.abc import Callable, Mapping
@@ -22,6 +27,8 @@ _SECRET_FIELDS = frozenset({"api_key", "key", "instance_api_key", "new_api_key",
 
 
 def _to_int(value: Any) -> int:
+    if type(value) is int:  # the common case first: bool is not `int` here
+        return value
     if isinstance(value, bool):
         raise TypeError
     if isinstance(value, int):
@@ -35,6 +42,8 @@ def _to_int(value: Any) -> int:
 
 
 def _to_float(value: Any) -> float:
+    if type(value) is float and math.isfinite(value):  # the common case first
+        return value
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise TypeError
     number = float(value)
@@ -94,22 +103,60 @@ class _Fields:
         return value
 
 
+@functools.cache
+def _plan(cls: type, special: frozenset[str]) -> tuple[tuple[str, Callable[[Any], Any] | None, bool], ...]:
+    """How to read `cls`'s fields not in `special`, worked out once per class: (name, converter,
+    required) each; `X` is required, `X | None` optional, and a converter of None marks a type
+    with no converter (such a field must come in `special`)."""
+    unknown = special - {f.name for f in dataclasses.fields(cls)}
+    if unknown:
+        raise TypeError(f"{cls.__name__} has no field {', '.join(sorted(unknown))}")
+    plan = []
+    for f in dataclasses.fields(cls):
+        if f.name in special:
+            continue
+        args = typing.get_args(f.type)
+        optional = type(None) in args
+        plan.append((f.name, _COERCERS.get(args[0] if optional else f.type), not optional))
+    return tuple(plan)
+
+
 def _build(cls: type[T], fields: _Fields, **special: Any) -> T:
     """Build a dataclass from same-named JSON fields: `X` is required, `X | None` optional;
     fields of other types must come in `special`."""
     values = dict(special)
-    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-        if f.name in special:
+    data = fields.data
+    for name, coerce, required in _plan(cls, frozenset(special)):
+        value = data.get(name)
+        if coerce is None:
+            raise KeyError(f"{cls.__name__}.{name} has no converter; pass it to _build")
+        if value is None:
+            if required:
+                raise VastBadResponse(msg=f"{fields.what}.{name} is missing")
+            values[name] = None
             continue
-        args = typing.get_args(f.type)
-        if type(None) in args:
-            values[f.name] = fields.opt(f.name, _COERCERS[args[0]])
-        else:
-            values[f.name] = fields.need(f.name, _COERCERS[f.type])
-    return cls(**values)
+        try:
+            values[name] = coerce(value)
+        except (TypeError, ValueError, OverflowError):
+            raise VastBadResponse(msg=f"{fields.what}.{name} is an ill-typed {type(value).__name__}") from None
+    return _make(cls, values)
+
+
+def _make(cls: type[T], values: dict[str, Any]) -> T:
+    """cls(**values) for a frozen dataclass given every one of its fields, without the generated
+    __init__: a frozen one sets each field through object.__setattr__, which for Offer's 42 fields
+    was half the time of parsing an answer. Classes with a __post_init__ or slots go through it."""
+    if hasattr(cls, "__post_init__") or hasattr(cls, "__slots__"):
+        return cls(**values)
+    made = object.__new__(cls)
+    made.__dict__.update(values)
+    return made
 
 
 def _public(data: dict[str, Any]) -> Mapping[str, Any]:
+    """A read-only view of `data` without its secret fields (`data` itself when it has none)."""
+    if _SECRET_FIELDS.isdisjoint(data):
+        return MappingProxyType(data)
     return MappingProxyType({k: v for k, v in data.items() if k not in _SECRET_FIELDS})
 
 
@@ -184,6 +231,12 @@ def parse_instance(data: Any) -> Instance:
 def parse_offers(data: Any) -> list[Offer]:
     """`{"offers": [...]}` from the search → offers, in Vast's order."""
     return [_parse_offer(item) for item in _list_at(data, "offers", "search answer")]
+
+
+def offers_from_raw(raws: list[Any]) -> list[Offer]:
+    """Offers rebuilt from stored copies of their `raw` fields (the offer cache keeps those),
+    parsed exactly as a fresh answer is; VastBadResponse if a copy no longer parses."""
+    return [_parse_offer(item) for item in raws]
 
 
 def parse_instance_page(data: Any) -> tuple[list[Instance], str | None]:
