@@ -55,7 +55,6 @@ def test_operator_reads_the_logs_and_reboots_with_a_confirmation(page, login, op
     page.get_by_role("button", name="Refresh").click()
     expect(lines).to_contain_text("hello from onstart", timeout=15_000)
 
-    page.go_back()
     page.goto(f"/instances/{instance_id}/")
     dialogs = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.accept()))
