@@ -207,7 +207,7 @@ def log_in(client, url):
 
 
 def offer_ids(html):
-    return re.findall(r'hx-get="/offers/(\d+)/\?', html)
+    return re.findall(r'<tbody class="offer" data-offer-id="(\d+)"', html)
 
 
 def test_a_session_opened_on_one_replica_is_valid_on_the_other(replicas, operator):
