@@ -80,7 +80,10 @@ def worker(live_server):
 
     httpd.set_app(synced_app)
     yield
-    httpd.set_app(app)
+    # The browser is closed by now; wait for a request still in flight (a poll, a sync) so that no
+    # transaction of the server's is open when the database is flushed (a deadlock on PostgreSQL).
+    with lock:
+        httpd.set_app(app)
 
 
 @pytest.fixture

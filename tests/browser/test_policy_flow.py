@@ -43,7 +43,8 @@ def policy_worker(live_server, worker):
 
     httpd.set_app(evaluating_app)
     yield
-    httpd.set_app(app)
+    with lock:  # no evaluation still running when the database is flushed
+        httpd.set_app(app)
 
 
 class Receiver:
