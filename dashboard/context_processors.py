@@ -3,11 +3,12 @@
 from functools import cache
 
 from django.conf import settings
+from django.utils.functional import SimpleLazyObject
 
 
 def dashboard(request):
     """Say whether the dashboard talks to the simulator, the user's role, and their unread
-    notification count (one COUNT, run only by a template that shows it: the nav's bell)."""
+    notification count (each queried only by a template that shows it: the nav)."""
     user = getattr(request, "user", None)
     role = None
     unread = 0
@@ -15,6 +16,6 @@ def dashboard(request):
         from dashboard.models import Notification
         from dashboard.roles import role_of
 
-        role = role_of(user)
+        role = SimpleLazyObject(lambda: role_of(user))  # asked only by a template that shows it
         unread = cache(Notification.objects.filter(user_id=user.pk, read_at=None).count)
     return {"vast_simulated": not settings.VAST_API_KEY, "user_role": role, "unread_notifications": unread}

@@ -11,6 +11,7 @@ from django.middleware.csrf import get_token
 from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
 
+from dashboard.fragments import compact
 from offers.chart import price_chart
 
 PAGE = "offers/search.html"
@@ -63,9 +64,9 @@ def price_chart_html(answer, search, as_of):
 CSRF_HOLE = "\x00csrf-token\x00"  # stands for the person's CSRF token in a cached region
 
 
-def results_html(request, build, parts, fresh_for, *, squeeze):
-    """The page's results region (`PAGE#offer-results`, rendered with `build()`'s context and
-    `squeeze`d), with this request's CSRF token. When `parts` (everything the region depends on
+def results_html(request, build, parts, fresh_for):
+    """The page's results region (`PAGE#offer-results`, rendered with `build()`'s context, without
+    the templates' indentation), with this request's CSRF token. When `parts` (everything the region depends on
     besides the token) is given, the region is shared for `fresh_for` seconds, the life left in
     the answer it shows."""
     key = None
@@ -76,7 +77,7 @@ def results_html(request, build, parts, fresh_for, *, squeeze):
     if html is None:
         context = build()
         context["csrf_token"] = CSRF_HOLE
-        html = squeeze(render_to_string(f"{PAGE}#offer-results", context, request=request))
+        html = compact(render_to_string(f"{PAGE}#offer-results", context, request=request))
         if key:
             cache.set(key, html, fresh_for)
     return mark_safe(html.replace(CSRF_HOLE, get_token(request)))

@@ -3,17 +3,18 @@
 import copy
 import logging
 import math
-import re
 
 from django.conf import settings
 from django.core.cache import cache
 from django.http import Http404, HttpResponse, QueryDict
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 from django_htmx.http import reswap, retarget
 
 from dashboard import guardrails, vast
+from dashboard.fragments import compact
 from dashboard.htmx import wants_fragment
 from offers import answers, fragments, market
 from offers import columns as offer_columns
@@ -192,18 +193,6 @@ def _rows_html(request, offers, *, search, as_of, fields, limits, launch_query):
     return render_rows(request, offers, search, as_of, fields=fields, limits=limits, launch_query=launch_query)
 
 
-_INDENT = re.compile(r"\n\s+")
-_INDENT_BYTES = re.compile(rb"\n\s+")
-
-
-def _squeeze(html):
-    """`html` (str or bytes) without the templates' indentation (the page has no <pre> or
-    <textarea>): a tenth of the offers page's bytes, before gzip."""
-    if isinstance(html, bytes):
-        return _INDENT_BYTES.sub(b"\n", html)
-    return _INDENT.sub("\n", html)
-
-
 def _history(request, search):
     """The market history chart of the selected GPU models over the last 7 (or 30) days."""
     if search is None or not search.gpu_names:
@@ -278,7 +267,7 @@ def search(request):
     if offers and error is None and not offers.stale:
         parts = [search.to_query(), rows["as_of"], request.get_full_path(), partial, fields, chosen]
         parts.append(launch_state(rows["limits"]))
-    results = fragments.results_html(request, results_context, parts, fresh_for, squeeze=_squeeze)
+    results = fragments.results_html(request, results_context, parts, fresh_for)
     if partial:
         response = HttpResponse(results, status=status)
         response["HX-Push-Url"] = _canonical_url(request)
@@ -294,8 +283,10 @@ def search(request):
             "is_partial": False,
             "results_html": results,
         }
-        response = render(request, "offers/search.html", context, status=status)
-        response.content = _squeeze(response.content)
+        # Without the templates' indentation: a tenth of the page's bytes, before gzip.
+        response = HttpResponse(
+            compact(render_to_string("offers/search.html", context, request=request)), status=status
+        )
     if getattr(error, "retry_after", None):
         response["Retry-After"] = str(math.ceil(error.retry_after))
     return response
