@@ -271,6 +271,9 @@ VAST_RETRY_AFTER_CAP = env_number("VAST_RETRY_AFTER_CAP", 10.0, float)
 # No read is retried past this many seconds in all, so a hanging Vast cannot hold a page longer.
 VAST_CALL_BUDGET = env_number("VAST_CALL_BUDGET", 15.0, float)
 OFFER_CACHE_SECONDS = env_number("OFFER_CACHE_SECONDS", 20)
+# The offers page sends its search to Vast on another thread and renders the rest of the page
+# meanwhile (offers/answers.py); off, it waits for Vast first.
+OFFER_SEARCH_OVERLAP = env_bool("OFFER_SEARCH_OVERLAP", default=True)
 # When Vast is busy, an answer to the same search up to this old is shown (marked as such).
 OFFER_STALE_SECONDS = env_number("OFFER_STALE_SECONDS", 600)
 # Saved-search price alerts (offers/alerts.py): each alerting search runs this often, the worker

@@ -13,14 +13,21 @@ while all of these hold:
   or by this one, replaces the memo.
 Answers derived from a wider complete answer have no key of their own and are not kept here.
 Offers are public: nothing about a person is in an answer.
+
+`begin(search)` starts a search the memo cannot answer on a small thread pool, so that the page
+renders everything that does not depend on Vast's answer (its filters, the person's guardrails
+and columns, the page around the results) while Vast takes its ~100 ms or more to answer.
 """
 
+import contextvars
 import threading
 import time
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import connections
 
 from dashboard import vast
 from dashboard.vast import offer_cache
@@ -30,17 +37,60 @@ _memo: OrderedDict = OrderedDict()  # the answer's key in the shared cache -> (m
 _lock = threading.Lock()
 
 
+# Threads that wait on Vast for the pages of this process (beyond these, searches queue).
+_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="offer-search")
+
+
+def begin(search):
+    """Start search_offers(search) and return a function that waits for its results (or raises
+    its VastError). An answer in the memo is returned at once. Otherwise, when searches go over
+    the network (and OFFER_SEARCH_OVERLAP is on), the search runs on this process's pool while
+    the caller goes on; else (the in-process simulator shares this thread's database
+    connection and transaction) it runs in the caller when the function is called."""
+    key = offer_cache._offers_key(search)
+    hit = _memo_hit(key)
+    if hit is not None:
+        return lambda: hit
+    if not (settings.OFFER_SEARCH_OVERLAP and vast.searches_over_network()):
+        return lambda: _search(search, key)
+    # The request's context (its request id, for the log lines) goes with the search.
+    future = _pool.submit(contextvars.copy_context().run, _in_background, search, key)
+    return future.result
+
+
+def _in_background(search, key):
+    try:
+        return _search(search, key)
+    finally:
+        # The rate limiter may have used this pool thread's database connection (DatabaseSlots):
+        # no request ends on this thread to close it.
+        connections.close_all()
+
+
 def search_offers(search):
     """vast.search_offers_cached(search), from this process's memo while the answer is fresh.
     The result is shared: callers must not change it (copy it first)."""
     key = offer_cache._offers_key(search)
-    seen_key = f"offers:seen:{key}"
+    hit = _memo_hit(key)
+    return hit if hit is not None else _search(search, key)
+
+
+def _memo_hit(key):
+    """The memo's answer under `key` if it is still the one to show, else None."""
     with _lock:
         hit = _memo.pop(key, None)
-    if hit is not None and hit[0] > time.monotonic() and cache.get(seen_key) == hit[1].as_of and cache.has_key(key):
-        with _lock:
-            _memo[key] = hit
-        return hit[1]
+    if hit is None or hit[0] <= time.monotonic():
+        return None
+    if cache.get(f"offers:seen:{key}") != hit[1].as_of or not cache.has_key(key):
+        return None
+    with _lock:
+        _memo[key] = hit
+    return hit[1]
+
+
+def _search(search, key):
+    """Ask the service module (its shared cache, or Vast) and keep a fresh answer in the memo."""
+    seen_key = f"offers:seen:{key}"
     results = vast.search_offers_cached(search)
     fresh_for = settings.OFFER_CACHE_SECONDS - results.age
     if not results.stale and fresh_for > 1 and cache.has_key(key):

@@ -10,11 +10,12 @@ from django.http import Http404, HttpResponse, QueryDict
 from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
 from django_htmx.http import reswap, retarget
 
 from dashboard import guardrails, vast
-from dashboard.fragments import compact
+from dashboard.fragments import FRESH_MARK, compact
 from dashboard.htmx import wants_fragment
 from offers import answers, fragments, market
 from offers import columns as offer_columns
@@ -202,39 +203,62 @@ def _history(request, search):
     return history_chart(market.history(search.gpu_names, search.rental_type, days, now), days, now), days
 
 
+# Where the results region goes in the page rendered before Vast answered (escaped text cannot hold it).
+RESULTS_MARK = mark_safe(FRESH_MARK.format("offer-results"))
+
+
 @require_GET
 def search(request):
     form = OfferSearchForm(request.GET, gpu_names=_gpu_names())
-    offers, error, status, search = [], None, 200, None
+    search, answer_of = None, None
     if form.is_valid():
         search = form.search()
-        try:
-            offers = answers.search_offers(search)
-        except vast.VastError as exc:
-            logger.warning("offer search failed: %s", exc.log_message())
-            error, status = exc, exc.http_status
+        # Vast answers in ~100 ms or more: what does not depend on its answer is done meanwhile.
+        answer_of = answers.begin(search)
     order = (
         form.cleaned_data.get("order", "dph_total") if form.is_bound and not form.errors.get("order") else "dph_total"
     )
+    chosen = offer_columns.chosen(request.user)
+    fields = offer_columns.showing(chosen, order)
+    limits = _launch_limits(request.user)
+    partial = wants_fragment(request)
+    more_rows = request.htmx and request.htmx.target == "offers-more"
+    page = None
+    if not partial and not more_rows:
+        context = {
+            "form": form,
+            "filter_fields": fragments.filter_fields(form),
+            "order": order,
+            "sort_choices": _order_choices(order),
+            "is_partial": False,
+            "results_html": RESULTS_MARK,
+        }
+        # Without the templates' indentation: a tenth of the page's bytes, before gzip.
+        page = compact(render_to_string("offers/search.html", context, request=request))
+
+    offers, error, status = [], None, 200
+    if answer_of is not None:
+        try:
+            offers = answer_of()
+        except vast.VastError as exc:
+            logger.warning("offer search failed: %s", exc.log_message())
+            error, status = exc, exc.http_status
     answer = getattr(offers, "answer", None) or list(offers)
     shown = _shown(request, search.limit if search else len(offers) or 1)
     more = _more(request, offers, shown)
-    chosen = offer_columns.chosen(request.user)
-    fields = offer_columns.showing(chosen, order)
     rows = {
         "search": search,
         "as_of": getattr(offers, "as_of", None),
         "fields": fields,
-        "limits": _launch_limits(request.user),
+        "limits": limits,
         "launch_query": _launch_query(request, search),
     }
-    if request.htmx and request.htmx.target == "offers-more" and not error:
+    if more_rows and not error:
         # Show more: the next rows of the answer already fetched (cached), not a new search.
         next_rows = answer[shown - len(offers) : shown]
         context = {"rows_html": _rows_html(request, next_rows, **rows), "more": more, "is_more": True}
         context["colspan"] = len(fields) + 1
         return render(request, "offers/search.html#offer-rows", context)
-    partial = wants_fragment(request)
 
     def results_context():
         shown_offers = _first(offers, answer, shown)
@@ -266,7 +290,7 @@ def search(request):
     parts = None
     if offers and error is None and not offers.stale:
         parts = [search.to_query(), rows["as_of"], request.get_full_path(), partial, fields, chosen]
-        parts.append(launch_state(rows["limits"]))
+        parts.append(launch_state(limits))
     results = fragments.results_html(request, results_context, parts, fresh_for)
     if partial:
         response = HttpResponse(results, status=status)
@@ -275,18 +299,7 @@ def search(request):
             # htmx 2 drops a 4xx/5xx body unless it is aimed at a region (static/js/app.js).
             response = reswap(retarget(response, "#offer-results"), "outerHTML")
     else:
-        context = {
-            "form": form,
-            "filter_fields": fragments.filter_fields(form),
-            "order": order,
-            "sort_choices": _order_choices(order),
-            "is_partial": False,
-            "results_html": results,
-        }
-        # Without the templates' indentation: a tenth of the page's bytes, before gzip.
-        response = HttpResponse(
-            compact(render_to_string("offers/search.html", context, request=request)), status=status
-        )
+        response = HttpResponse(page.replace(RESULTS_MARK, results, 1), status=status)
     if getattr(error, "retry_after", None):
         response["Retry-After"] = str(math.ceil(error.retry_after))
     return response

@@ -92,6 +92,7 @@ __all__ = [
     "reset_client",
     "search_offers",
     "search_offers_cached",
+    "searches_over_network",
     "set_state",
     "ssh_keys",
     "templates",
@@ -178,6 +179,13 @@ def reserve_background_search(
     key = f"vast:rl:{hashlib.sha256(api_key.encode()).hexdigest()[:16]}:background:{job}"
     wait = _rate_slots().book(key, clock, threshold / share, horizon)
     return wait if wait <= horizon else None
+
+
+def searches_over_network() -> bool:
+    """Whether offer searches go over the network to Vast (or a server standing in for it), so
+    that a caller may wait for one on another thread. Not with the in-process simulator or a
+    transport a test put in: those answer from this thread's database connection."""
+    return get_client().transport is None
 
 
 def search_offers_cached(search: OfferSearch) -> OfferResults:

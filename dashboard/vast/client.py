@@ -8,6 +8,7 @@ from functools import cached_property
 from typing import Any, Final, Literal, TypeVar
 
 import httpx
+import orjson
 
 from dashboard.vast import parsing
 from dashboard.vast.errors import (
@@ -281,6 +282,13 @@ class VastClient:
 
     @staticmethod
     def _json(response: httpx.Response) -> Any:
+        """The answer's JSON. orjson reads an offer search (~0.5 MB) in a quarter of the time the
+        standard library takes; what it refuses and JSON allows in Python (NaN, integers past 64
+        bits, UTF-16) is read by the standard library, as httpx would."""
+        try:
+            return orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            pass
         try:
             return response.json()
         except ValueError as exc:

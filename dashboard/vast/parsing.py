@@ -104,10 +104,11 @@ class _Fields:
 
 
 @functools.cache
-def _plan(cls: type, special: frozenset[str]) -> tuple[tuple[str, Callable[[Any], Any] | None, bool], ...]:
+def _plan(cls: type, special: frozenset[str]) -> tuple[tuple[str, Callable[[Any], Any] | None, bool, type], ...]:
     """How to read `cls`'s fields not in `special`, worked out once per class: (name, converter,
-    required) each; `X` is required, `X | None` optional, and a converter of None marks a type
-    with no converter (such a field must come in `special`)."""
+    required, exact type) each; `X` is required, `X | None` optional, a converter of None marks
+    a type with no converter (such a field must come in `special`), and a value of the exact
+    type (a finite one for float) is taken as it is."""
     unknown = special - {f.name for f in dataclasses.fields(cls)}
     if unknown:
         raise TypeError(f"{cls.__name__} has no field {', '.join(sorted(unknown))}")
@@ -117,17 +118,27 @@ def _plan(cls: type, special: frozenset[str]) -> tuple[tuple[str, Callable[[Any]
             continue
         args = typing.get_args(f.type)
         optional = type(None) in args
-        plan.append((f.name, _COERCERS.get(args[0] if optional else f.type), not optional))
+        kind = args[0] if optional else f.type
+        plan.append((f.name, _COERCERS.get(kind), not optional, kind if kind in (int, float, str, bool) else _NO_TYPE))
     return tuple(plan)
+
+
+class _NO_TYPE:
+    """No JSON value is of this type: such fields always go through their converter."""
 
 
 def _build(cls: type[T], fields: _Fields, **special: Any) -> T:
     """Build a dataclass from same-named JSON fields: `X` is required, `X | None` optional;
     fields of other types must come in `special`."""
     values = dict(special)
-    data = fields.data
-    for name, coerce, required in _plan(cls, frozenset(special)):
-        value = data.get(name)
+    get = fields.data.get
+    isfinite = math.isfinite
+    for name, coerce, required, exact in _plan(cls, frozenset(special)):
+        value = get(name)
+        # Most values already have their field's type: no converter call (bool is not int here).
+        if value.__class__ is exact and (exact is not float or isfinite(value)):
+            values[name] = value
+            continue
         if coerce is None:
             raise KeyError(f"{cls.__name__}.{name} has no converter; pass it to _build")
         if value is None:
@@ -146,11 +157,17 @@ def _make(cls: type[T], values: dict[str, Any]) -> T:
     """cls(**values) for a frozen dataclass given every one of its fields, without the generated
     __init__: a frozen one sets each field through object.__setattr__, which for Offer's 42 fields
     was half the time of parsing an answer. Classes with a __post_init__ or slots go through it."""
-    if hasattr(cls, "__post_init__") or hasattr(cls, "__slots__"):
+    if not _plain(cls):
         return cls(**values)
     made = object.__new__(cls)
     made.__dict__.update(values)
     return made
+
+
+@functools.cache
+def _plain(cls: type) -> bool:
+    """Whether `cls` can be filled through its __dict__ (no __post_init__, no slots)."""
+    return not (hasattr(cls, "__post_init__") or hasattr(cls, "__slots__"))
 
 
 def _public(data: dict[str, Any]) -> Mapping[str, Any]:
