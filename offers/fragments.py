@@ -1,7 +1,7 @@
 """Parts of the offers page rendered once and kept in the cache: the filter form's fields (per
-value, errors and choices), the price chart (per answer), and the whole results region (per
-answer, query, columns and Launch state, with a hole for the CSRF token). The rows are
-offers/rows.py's."""
+value, errors and choices) and the whole results region (per answer, query, columns and Launch
+state, with a hole for the CSRF token). The rows are offers/rows.py's; the price chart is drawn
+in Python (offers/chart.py)."""
 
 import hashlib
 import json
@@ -12,7 +12,7 @@ from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
 
 from dashboard.fragments import compact
-from offers.chart import price_chart
+from offers.chart import chart_html, price_chart
 
 PAGE = "offers/search.html"
 SECONDS = 60
@@ -21,17 +21,6 @@ SECONDS = 60
 def _key(name, parts):
     raw = json.dumps([name, parts], default=str, sort_keys=True)
     return "offers:partial:" + hashlib.sha256(raw.encode()).hexdigest()
-
-
-def cached_partial(partial, parts, context):
-    """`PAGE#partial` rendered with `context()`, shared for SECONDS by every page whose `parts`
-    (JSON-ready, naming everything the partial depends on) are the same."""
-    key = _key(partial, parts)
-    html = cache.get(key)
-    if html is None:
-        html = render_to_string(f"{PAGE}#{partial}", context())
-        cache.set(key, html, SECONDS)
-    return mark_safe(html)
 
 
 def filter_fields(form):
@@ -57,8 +46,8 @@ def price_chart_html(answer, search, as_of):
     """The $/GPU·hr chart of `answer`, the answer to `search` Vast gave at `as_of`."""
     if not answer:
         return ""
-    parts = [search.to_query() if search else None, as_of, [offer.id for offer in answer]]
-    return cached_partial("price-chart", parts, lambda: {"chart": price_chart(answer)})
+    chart = price_chart(answer)
+    return chart_html(chart) if chart is not None else ""
 
 
 CSRF_HOLE = "\x00csrf-token\x00"  # stands for the person's CSRF token in a cached region
