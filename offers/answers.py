@@ -39,6 +39,8 @@ _lock = threading.Lock()
 
 # Threads that wait on Vast for the pages of this process (beyond these, searches queue).
 _pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="offer-search")
+# The longest a page waits for its search to leave (the other fetcher's lock, a full pool).
+SEND_WAIT_SECONDS = 0.05
 
 
 def begin(search):
@@ -53,12 +55,18 @@ def begin(search):
         return lambda: hit
     if not (settings.OFFER_SEARCH_OVERLAP and vast.searches_over_network()):
         return lambda: _search(search, key)
-    # The request's context (its request id, for the log lines) goes with the search.
-    future = _pool.submit(contextvars.copy_context().run, _in_background, search, key)
+    # The request's context (its request id, for the log lines) goes with the search. The caller
+    # waits until the search waits on Vast (or is done): under the GIL, the caller's own work
+    # would otherwise hold back the request it is meant to overlap.
+    waiting = threading.Event()
+    future = _pool.submit(contextvars.copy_context().run, _in_background, search, key, waiting.set)
+    future.add_done_callback(lambda _: waiting.set())
+    waiting.wait(SEND_WAIT_SECONDS)
     return future.result
 
 
-def _in_background(search, key):
+def _in_background(search, key, on_wait):
+    vast.on_wait.set(on_wait)
     try:
         return _search(search, key)
     finally:

@@ -12,11 +12,11 @@ key. Nothing else about the person (no CSRF token, no name) is in a row.
 
 import hashlib
 import json
+from html import escape  # django.utils.html.escape's own, without its lazy-string wrapper
 
 from django.conf import settings
 from django.core.cache import cache
 from django.urls import reverse
-from django.utils.html import escape
 from django.utils.safestring import mark_safe
 
 from offers.columns import row_cells

@@ -96,9 +96,9 @@ def pool_runs(monkeypatch):
     runs = []
     real = answers._in_background
 
-    def counted(search, key):
+    def counted(*args):
         runs.append(threading.current_thread().name)
-        return real(search, key)
+        return real(*args)
 
     monkeypatch.setattr(answers, "_in_background", counted)
     return runs

@@ -23,7 +23,7 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 
 from dashboard.vast import offer_cache, parsing
-from dashboard.vast.client import USER_AGENT, VastClient
+from dashboard.vast.client import USER_AGENT, VastClient, on_wait
 from dashboard.vast.errors import (
     VastAuthError,
     VastBadResponse,
@@ -92,6 +92,7 @@ __all__ = [
     "reset_client",
     "search_offers",
     "search_offers_cached",
+    "on_wait",
     "searches_over_network",
     "set_state",
     "ssh_keys",

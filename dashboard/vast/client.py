@@ -1,5 +1,6 @@
 """VastClient: one pooled httpx.Client, the Vast.ai operations, retries and logging."""
 
+import contextvars
 import logging
 import random
 import time
@@ -48,6 +49,16 @@ MAX_INSTANCE_PAGES: Final = 200
 _BACKOFF_BASE, _BACKOFF_MAX = 0.5, 4.0
 
 T = TypeVar("T")
+
+# Called just before a call waits, on the network or on a timer (rate limit, retry): a caller that
+# started the call on another thread may go on with its own work from then on (offers/answers.py).
+on_wait: contextvars.ContextVar[Callable[[], None] | None] = contextvars.ContextVar("vast_on_wait", default=None)
+
+
+def _waiting() -> None:
+    notify = on_wait.get()
+    if notify is not None:
+        notify()
 
 
 def _check_id(value: int) -> int:
@@ -250,8 +261,10 @@ class VastClient:
                     self._finish(exc, method, path, started, attempt - 1, None)
                     raise
                 if wait > 0:
+                    _waiting()
                     self._sleep(wait)
             sent = time.monotonic()
+            _waiting()
             try:
                 response = self._http.request(method, path, json=body, params=params)
             except httpx.RequestError as exc:
@@ -278,6 +291,7 @@ class VastClient:
             if delay is None:
                 self._finish(error, method, path, started, attempt, None)
                 raise error from cause
+            _waiting()
             self._sleep(delay)
 
     @staticmethod
