@@ -68,14 +68,20 @@ def _messages_waiting(request):
     return bool(request.COOKIES.get("messages")) or bool(session is not None and session.get("_messages"))
 
 
+def page_key(request, name, version):
+    """The cache key of page `name` at `version` for this viewer and this URL, or None: nothing
+    is cached on a first visit (no session or CSRF cookie yet) or while a message waits."""
+    if _messages_waiting(request):
+        return None
+    return viewer_key(request, name, [*version, request.get_full_path()])
+
+
 def render_page(request, template_name, build, *, name, version, fresh):
     """The response of page `template_name` rendered with `build()`'s context, from the cache when
     this viewer saw the same version of the same URL in the last few seconds. `version` covers
     everything the page shows but `fresh`, its unread notification count included; `fresh` maps
     context names to callables whose HTML is made anew for every response (each appears once)."""
-    key = None
-    if not _messages_waiting(request):
-        key = viewer_key(request, name, [*version, request.get_full_path()])
+    key = page_key(request, name, version)
     html = cache.get(key) if key is not None else None
     if html is None:
         marks = {part: mark_safe(FRESH_MARK.format(part)) for part in fresh}

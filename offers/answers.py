@@ -43,18 +43,25 @@ _pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="offer-search")
 SEND_WAIT_SECONDS = 0.05
 
 
+class Pending:
+    """A search's results on their way: `result()` waits for them (or raises the search's
+    VastError); `known` says they are at hand already (the memo's)."""
+
+    def __init__(self, result, *, known=False):
+        self.result, self.known = result, known
+
+
 def begin(search):
-    """Start search_offers(search) and return a function that waits for its results (or raises
-    its VastError). An answer in the memo is returned at once. Otherwise, when searches go over
-    the network (and OFFER_SEARCH_OVERLAP is on), the search runs on this process's pool while
-    the caller goes on; else (the in-process simulator shares this thread's database
-    connection and transaction) it runs in the caller when the function is called."""
+    """Start search_offers(search); returns a Pending. An answer in the memo is known at once.
+    Otherwise, when searches go over the network (and OFFER_SEARCH_OVERLAP is on), the search
+    runs on this process's pool while the caller goes on; else (the in-process simulator shares
+    this thread's database connection and transaction) it runs in the caller, on `result()`."""
     key = offer_cache._offers_key(search)
     hit = _memo_hit(key)
     if hit is not None:
-        return lambda: hit
+        return Pending(lambda: hit, known=True)
     if not (settings.OFFER_SEARCH_OVERLAP and vast.searches_over_network()):
-        return lambda: _search(search, key)
+        return Pending(lambda: _search(search, key))
     # The request's context (its request id, for the log lines) goes with the search. The caller
     # waits until the search waits on Vast (or is done): under the GIL, the caller's own work
     # would otherwise hold back the request it is meant to overlap.
@@ -62,7 +69,7 @@ def begin(search):
     future = _pool.submit(contextvars.copy_context().run, _in_background, search, key, waiting.set)
     future.add_done_callback(lambda _: waiting.set())
     waiting.wait(SEND_WAIT_SECONDS)
-    return future.result
+    return Pending(future.result)
 
 
 def _in_background(search, key, on_wait):

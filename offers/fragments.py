@@ -9,6 +9,7 @@ import json
 from django.core.cache import cache
 from django.middleware.csrf import get_token
 from django.template.loader import render_to_string
+from django.utils.crypto import salted_hmac
 from django.utils.safestring import mark_safe
 
 from dashboard.fragments import compact
@@ -50,14 +51,23 @@ def price_chart_html(answer, search, as_of):
     return chart_html(chart) if chart is not None else ""
 
 
-CSRF_HOLE = "\x00csrf-token\x00"  # stands for the person's CSRF token in a cached region
+# Stands for the person's CSRF token in a kept page or region, put in per response (so the token
+# is masked anew in every response: BREACH). Derived from SECRET_KEY: the same in every process
+# sharing the cache, hex (so escaping leaves it whole), and no one without the key can type it
+# into a filter value that the page echoes.
+CSRF_HOLE = "csrf-" + salted_hmac("offers.fragments", "csrf-hole").hexdigest()
+
+
+def with_csrf(request, html):
+    """`html` (a kept page or region) with this request's CSRF token in its holes."""
+    return mark_safe(html.replace(CSRF_HOLE, get_token(request)))
 
 
 def results_html(request, build, parts, fresh_for):
     """The page's results region (`PAGE#offer-results`, rendered with `build()`'s context, without
-    the templates' indentation), with this request's CSRF token. When `parts` (everything the region depends on
-    besides the token) is given, the region is shared for `fresh_for` seconds, the life left in
-    the answer it shows."""
+    the templates' indentation), with CSRF_HOLE for the token (see `with_csrf`). When `parts`
+    (everything the region depends on besides the token) is given, the region is shared for
+    `fresh_for` seconds, the life left in the answer it shows."""
     key = None
     if parts is not None and fresh_for > 1:
         raw = json.dumps(["offer-results", parts], default=str, sort_keys=True)
@@ -69,4 +79,4 @@ def results_html(request, build, parts, fresh_for):
         html = compact(render_to_string(f"{PAGE}#offer-results", context, request=request))
         if key:
             cache.set(key, html, fresh_for)
-    return mark_safe(html.replace(CSRF_HOLE, get_token(request)))
+    return mark_safe(html)

@@ -17,7 +17,7 @@ from django_htmx.http import reswap, retarget
 from dashboard import guardrails, vast
 from dashboard.fragments import FRESH_MARK, compact
 from dashboard.htmx import wants_fragment
-from offers import answers, fragments, market
+from offers import answers, fragments, market, page_cache
 from offers import columns as offer_columns
 from offers.details import price_breakdown
 from offers.forms import SORT_CHOICES, OfferSearchForm
@@ -210,11 +210,11 @@ RESULTS_MARK = mark_safe(FRESH_MARK.format("offer-results"))
 @require_GET
 def search(request):
     form = OfferSearchForm(request.GET, gpu_names=_gpu_names())
-    search, answer_of = None, None
+    search, pending = None, None
     if form.is_valid():
         search = form.search()
         # Vast answers in ~100 ms or more: what does not depend on its answer is done meanwhile.
-        answer_of = answers.begin(search)
+        pending = answers.begin(search)
     order = (
         form.cleaned_data.get("order", "dph_total") if form.is_bound and not form.errors.get("order") else "dph_total"
     )
@@ -223,9 +223,18 @@ def search(request):
     limits = _launch_limits(request.user)
     partial = wants_fragment(request)
     more_rows = request.htmx and request.htmx.target == "offers-more"
-    page = None
+    page, page_key, unread = None, None, None
     if not partial and not more_rows:
+        unread = page_cache.unread_count(request.user)
+        if pending is not None and pending.known:
+            # A reload or a second tab of a fresh answer: the page as this person last saw it.
+            page_key = page_cache.key(request, pending.result(), limits=limits, chosen=chosen, unread=unread)
+            kept = page_cache.get(page_key)
+            if kept is not None:
+                return HttpResponse(fragments.with_csrf(request, kept))
         context = {
+            "csrf_token": fragments.CSRF_HOLE,
+            "unread_notifications": unread,
             "form": form,
             "filter_fields": fragments.filter_fields(form),
             "order": order,
@@ -237,9 +246,9 @@ def search(request):
         page = compact(render_to_string("offers/search.html", context, request=request))
 
     offers, error, status = [], None, 200
-    if answer_of is not None:
+    if pending is not None:
         try:
-            offers = answer_of()
+            offers = pending.result()
         except vast.VastError as exc:
             logger.warning("offer search failed: %s", exc.log_message())
             error, status = exc, exc.http_status
@@ -293,13 +302,17 @@ def search(request):
         parts.append(launch_state(limits))
     results = fragments.results_html(request, results_context, parts, fresh_for)
     if partial:
-        response = HttpResponse(results, status=status)
+        response = HttpResponse(fragments.with_csrf(request, results), status=status)
         response["HX-Push-Url"] = _canonical_url(request)
         if error is not None:
             # htmx 2 drops a 4xx/5xx body unless it is aimed at a region (static/js/app.js).
             response = reswap(retarget(response, "#offer-results"), "outerHTML")
     else:
-        response = HttpResponse(page.replace(RESULTS_MARK, results, 1), status=status)
+        html = page.replace(RESULTS_MARK, results, 1)
+        if parts is not None:
+            page_key = page_key or page_cache.key(request, offers, limits=limits, chosen=chosen, unread=unread)
+            page_cache.keep(page_key, html, fresh_for)
+        response = HttpResponse(fragments.with_csrf(request, html), status=status)
     if getattr(error, "retry_after", None):
         response["Retry-After"] = str(math.ceil(error.retry_after))
     return response
