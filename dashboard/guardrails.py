@@ -128,8 +128,11 @@ def launch_limits(user, *, caps_only=False):
     (without one, only the $/hr limit is known). With `caps_only`, the person's usage is counted
     only when a running or monthly cap needs it (`usage` is None when neither is set): the offers
     list shows only what blocks a launch, and counting costs queries on every page."""
-    rails = Guardrails.current()
-    role = role_of(user)
+    return limits_from(Guardrails.current(), role_of(user), caps_only=caps_only, user=user)
+
+
+def limits_from(rails, role, *, caps_only, user):
+    """launch_limits from the guardrails row `rails` and `user`'s `role`, already read."""
     cap, monthly = rails.max_running_per_user, rails.monthly_cap_per_user
     counted = _usage_provider is not None and (not caps_only or cap is not None or monthly is not None)
     usage = _usage_provider(user) if counted else None

@@ -14,7 +14,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
 from django_htmx.http import reswap, retarget
 
-from dashboard import guardrails, vast
+from dashboard import vast, viewer_limits
 from dashboard.fragments import FRESH_MARK, compact
 from dashboard.htmx import wants_fragment
 from offers import answers, fragments, market, page_cache
@@ -184,7 +184,7 @@ def _summary(offers):
 def _launch_limits(user):
     """The guardrails for the person's next launch, for Launch buttons they may not press (their
     usage is counted only when a cap needs it: the rows show only what blocks)."""
-    return guardrails.launch_limits(user, caps_only=True) if user.has_perm("dashboard.launch_instance") else None
+    return viewer_limits.offer_limits(user)
 
 
 def _rows_html(request, offers, *, search, as_of, fields, limits, launch_query):
