@@ -6,13 +6,16 @@ Scripts in bench/ put the repository root first on sys.path (so that bench/offer
 shadow the `offers` app) and import this module as `bench._harness`.
 """
 
+import atexit
 import logging
 import os
 import re
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from contextlib import contextmanager
@@ -50,17 +53,37 @@ def simulator(workdir, wrap=None):
 
 def dashboard_env(simulator_url, database_url, **settings):
     """The dashboard's environment: this one's, with its own database, the simulator as the
-    upstream (VAST_API_KEY / VAST_URL), DEBUG on and quiet logs, then `settings`."""
+    upstream (VAST_API_KEY / VAST_URL), then `settings`. It runs as in production (DEBUG off, a
+    secret key of its own, static files collected by `prepare_database` into a temporary
+    STATIC_ROOT) but over plain HTTP (cookies not marked Secure), with quiet text logs.
+    BENCH_DEBUG=true runs it with DEBUG on instead, as the figures before 2026-12-07 were taken."""
     env = {key: value for key, value in os.environ.items() if key not in _DROPPED_ENV}
     env.update(
         DATABASE_URL=database_url,
         VAST_API_KEY=SIM_KEY,
         VAST_URL=simulator_url,
-        DEBUG="true",  # plain-HTTP session cookies; DEBUG off makes them Secure
+        DEBUG=os.environ.get("BENCH_DEBUG", "false"),
+        SECRET_KEY=secrets.token_urlsafe(40),
+        SESSION_COOKIE_SECURE="false",  # the benchmark talks plain HTTP to gunicorn
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        STATIC_ROOT=_static_root(),
         LOG_LEVEL="WARNING",
+        LOG_FORMAT="text",  # log_findings reads tracebacks line by line
     )
     env.update({key: str(value) for key, value in settings.items()})
     return env
+
+
+def _static_root():
+    """A temporary STATIC_ROOT for this benchmark process (removed when it exits)."""
+    global _static_dir
+    if _static_dir is None:
+        _static_dir = tempfile.mkdtemp(prefix="bench-static-")
+        atexit.register(shutil.rmtree, _static_dir, ignore_errors=True)
+    return _static_dir
+
+
+_static_dir = None
 
 
 def manage(env, *args, stdin=None):
@@ -75,6 +98,8 @@ def manage(env, *args, stdin=None):
 def prepare_database(env, username="bench", role="viewer"):
     """Migrate the dashboard's database and add a user; returns (username, password)."""
     password = secrets.token_urlsafe(18)
+    if not Path(env["STATIC_ROOT"], "staticfiles.json").exists():
+        manage(env, "collectstatic", "--noinput")  # the manifest DEBUG off serves from
     manage(env, "migrate", "--noinput")
     manage(env, "adduser", username, "--role", role, "--password-stdin", stdin=password + "\n")
     return username, password

@@ -24,6 +24,7 @@ It prints figures and asserts nothing about time. See bench/README.md.
 """
 
 import argparse
+import os
 import random
 import re
 import sys
@@ -71,7 +72,7 @@ COMBOS = (
 )
 SORTS = (("", 60), ("-dlperf_per_dphtotal", 20), ("price_per_gpu", 10), ("-reliability", 10))
 HTMX = {"HX-Request": "true"}
-OFFER_ID = re.compile(r'hx-get="/offers/(\d+)/\?')
+OFFER_ID = re.compile(r'data-offer-id="(\d+)"')
 POLL_EVERY = re.compile(r'id="instance-list" hx-get="[^"]*" hx-trigger="every (\d+)s')
 VAST_ERROR = re.compile(r'data-testid="vast-error">(.*?)</div>', re.S)
 
@@ -280,7 +281,8 @@ def report(args, description, recorder, calls, seconds, findings):
     print(f"Load: {args.users} users for {args.seconds} s, mode {args.mode}: {description}")
     print(
         f"Simulator over HTTP with Vast's rate limits on; {INSTANCES} instances (1 loading); VAST_RATE_LIMIT=true, "
-        f"OFFER_CACHE_SECONDS={CACHE_SECONDS}, DEBUG=true; seed {args.seed}; window {seconds:.1f} s"
+        f"OFFER_CACHE_SECONDS={CACHE_SECONDS}, DEBUG={os.environ.get('BENCH_DEBUG', 'false')}; seed {args.seed}; "
+        f"window {seconds:.1f} s"
     )
     print()
 
