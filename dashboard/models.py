@@ -38,6 +38,8 @@ class Action(models.Model):
         ACTIVATION = "activation", "Activate or deactivate"
         GUARDRAILS = "guardrails", "Change guardrails"
         PASSWORD_RESET = "password_reset", "Issue password reset"
+        PASSWORD_CHANGE = "password_change", "Change own password"
+        PASSWORD_SET = "password_set", "Set password by reset link"
         OFFER_COLUMNS = "offer_columns", "Choose offer columns"
         SEARCH_SAVE = "search_save", "Save search"
         SEARCH_RENAME = "search_rename", "Rename saved search"

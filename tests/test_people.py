@@ -35,6 +35,11 @@ def test_everyone_can_change_their_password_from_the_nav(viewer_client, viewer):
     viewer.refresh_from_db()
     assert viewer.check_password(NEW)
     assert viewer_client.get(reverse("home")).status_code == 200  # still logged in
+    # One audit row, for the change that went through (not the refused one), without the password.
+    row = Action.objects.get(kind=Action.Kind.PASSWORD_CHANGE)
+    assert (row.username, row.detail["subject"], row.outcome) == ("vera", "vera", Action.Outcome.SUCCESS)
+    assert NEW not in str(row.detail) + row.message
+    assert PASSWORD not in str(row.detail) + row.message
 
 
 def test_admin_issues_a_one_time_reset_link_that_is_audited_and_mailed(admin_client, admin, operator, client):
@@ -64,6 +69,9 @@ def test_admin_issues_a_one_time_reset_link_that_is_audited_and_mailed(admin_cli
     assert 'data-testid="password-reset-complete"' in done.content.decode()
     operator.refresh_from_db()
     assert operator.check_password(NEW)
+    row = Action.objects.get(kind=Action.Kind.PASSWORD_SET)
+    assert (row.username, row.detail["subject"], row.outcome) == ("otto", "otto", Action.Outcome.SUCCESS)
+    assert NEW not in str(row.detail) + row.message
     again = client.get(link, follow=True)
     assert 'data-testid="reset-link-invalid"' in again.content.decode()
 
