@@ -21,12 +21,11 @@ from dashboard.converters import MAX_ID
 from dashboard.guardrails import GuardrailExceeded
 from dashboard.models import Action
 from dashboard.permissions import forbidden
-from instances import ledger, spending
+from instances import actions, ledger, spending
 from instances.models import Instance
 from instances.policies import lease
 from instances.rows import STARTABLE, STOPPABLE
 from instances.tasks import enqueue_sync
-from instances.views import _done, _may_change, _name, _owner_detail
 
 logger = logging.getLogger(__name__)
 
@@ -54,13 +53,13 @@ def _selected(values):
 def _refusal(user, verb, known, instance_id):
     """Why `user` may not `verb` this instance (role and ownership), or None."""
     owner = known.launched_by_name or "someone outside the dashboard"
-    if verb == "start" and not _may_change(user, known):
-        return f"you may start only instances you launched; {_name(known, instance_id)} is {owner}'s"
+    if verb == "start" and not actions.may_change(user, known):
+        return f"you may start only instances you launched; {actions.name(known, instance_id)} is {owner}'s"
     if verb == "destroy" and not user.has_perm("dashboard.destroy_any_instance"):
         if not user.has_perm("dashboard.destroy_own_instance"):
             return "your role does not allow destroying instances"
         if known.launched_by_id != user.pk:
-            return f"you may destroy only instances you launched; {_name(known, instance_id)} is {owner}'s"
+            return f"you may destroy only instances you launched; {actions.name(known, instance_id)} is {owner}'s"
     return None
 
 
@@ -77,7 +76,7 @@ def _begin(request, verb, known, instance_id, count):
     """The pending audit row for one instance about to be sent, or GuardrailExceeded for a start."""
     kind, state, _ = ACTIONS[verb]
     price = known.dph_total
-    detail = {"bulk": count, **_owner_detail(known)}
+    detail = {"bulk": count, **actions.owner_detail(known)}
     if state:
         detail["state"] = state
     if verb == "start":
@@ -129,7 +128,7 @@ def _apply(request, verb, known, pending, outcomes):
                 audit.fail(action, outcome.error)
                 failed.append((instance_id, outcome.error))
                 continue
-            name = _name(known.get(instance_id), instance_id)
+            name = actions.name(known.get(instance_id), instance_id)
             if verb == "destroy":
                 audit.succeed(action, f"Destroyed {name} (bulk). Its disk is deleted and billing has stopped.")
                 ledger.record_destroyed(instance_id, request.user)
@@ -144,7 +143,7 @@ def _apply(request, verb, known, pending, outcomes):
 
 
 def _names(known, ids):
-    return ", ".join(_name(known.get(i), i) for i in ids)
+    return ", ".join(actions.name(known.get(i), i) for i in ids)
 
 
 def _summary(verb, known, done, queued, failed, refused, skipped):
@@ -156,11 +155,11 @@ def _summary(verb, known, done, queued, failed, refused, skipped):
     if queued:
         parts.append(f"Vast.ai has no free GPU right now for {_names(known, queued)}: the start is queued.")
     for instance_id, error in failed:
-        parts.append(f"{_name(known.get(instance_id), instance_id)}: {error.message}")
+        parts.append(f"{actions.name(known.get(instance_id), instance_id)}: {error.message}")
     for instance_id, reason in refused:
-        parts.append(f"Not {DONE[verb].lower()} {_name(known.get(instance_id), instance_id)}: {reason}")
+        parts.append(f"Not {DONE[verb].lower()} {actions.name(known.get(instance_id), instance_id)}: {reason}")
     for instance_id, reason in skipped:
-        parts.append(f"Skipped {_name(known.get(instance_id), instance_id)}: {reason}.")
+        parts.append(f"Skipped {actions.name(known.get(instance_id), instance_id)}: {reason}.")
     if not parts:
         parts.append("Nothing to do.")
     if (done or queued) and not (failed or refused or skipped):
@@ -180,7 +179,7 @@ def bulk(request):
     verb, ids = request.POST.get("action", ""), _selected(request.POST.getlist("ids"))
     if verb not in ACTIONS or ids is None:
         message = "Select one or more instances and an action (Stop, Start or Destroy)."
-        return _done(request, messages.ERROR, message, list_url)
+        return actions.done(request, messages.ERROR, message, list_url)
     kind, _, perms = ACTIONS[verb]
     if not any(request.user.has_perm(f"dashboard.{perm}") for perm in perms):
         message = f"Your role does not allow this: {verb} instances."
@@ -202,4 +201,4 @@ def bulk(request):
     level, message = _summary(verb, known, done, queued, failed, refused, skipped)
     if not pending and refused:
         return forbidden(request, message)
-    return _done(request, level, message, list_url)
+    return actions.done(request, level, message, list_url)

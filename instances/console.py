@@ -23,12 +23,11 @@ from dashboard import audit, vast
 from dashboard.guardrails import GuardrailExceeded
 from dashboard.models import Action
 from dashboard.permissions import forbidden, require_perm
-from instances import ledger, spending
+from instances import actions, ledger, spending
 from instances.console_forms import LINE_CHOICES, BidForm, LogsForm, min_bid_of
 from instances.models import Instance
 from instances.rows import rows_for
 from instances.tasks import enqueue_sync
-from instances.views import _done, _known, _may_change, _name, _owner_detail
 
 __all__ = ["bid", "logs", "logs_panel", "reboot"]
 
@@ -164,7 +163,9 @@ def _ask(request, instance_id, lines):
 def _refuse(request, kind, known, instance_id, what):
     """403 (audited) for an operator acting on an instance someone else launched."""
     owner = known.launched_by_name if known and known.launched_by_name else "someone outside the dashboard"
-    message = f"You may {what} only on instances you launched; {_name(known, instance_id)} is {owner}'s. Ask an admin."
+    message = (
+        f"You may {what} only on instances you launched; {actions.name(known, instance_id)} is {owner}'s. Ask an admin."
+    )
     logger.info("forbidden: %s may not %s on instance %s", request.user, kind, instance_id)
     audit.forbid(request.user, kind, message, instance_id=instance_id)
     return forbidden(request, message)
@@ -174,23 +175,23 @@ def _refuse(request, kind, known, instance_id, what):
 @require_perm("manage_instance", action=Action.Kind.REBOOT)
 def reboot(request, instance_id):
     """Restart the container on the same GPU (nothing new is spent): audited, sent once."""
-    known = _known(instance_id)
-    if not _may_change(request.user, known):
+    known = actions.known(instance_id)
+    if not actions.may_change(request.user, known):
         return _refuse(request, Action.Kind.REBOOT, known, instance_id, "reboot")
     price = known.dph_total if known else None
     action = audit.begin(
-        request.user, Action.Kind.REBOOT, instance_id=instance_id, price=price, detail=_owner_detail(known)
+        request.user, Action.Kind.REBOOT, instance_id=instance_id, price=price, detail=actions.owner_detail(known)
     )
     try:
         said = _ops().reboot(instance_id)
     except Exception as exc:
         audit.fail(action, exc)
         raise
-    message = f"Rebooting {_name(known, instance_id)}: its container restarts on the same GPU; the disk is kept."
+    message = f"Rebooting {actions.name(known, instance_id)}: its container restarts on the same GPU; the disk is kept."
     ledger.record_state(instance_id, "rebooting")
     audit.succeed(action, said or message)
     enqueue_sync()
-    return _done(request, messages.SUCCESS, message, reverse("instances:detail", args=[instance_id]))
+    return actions.done(request, messages.SUCCESS, message, reverse("instances:detail", args=[instance_id]))
 
 
 @require_POST
@@ -198,20 +199,22 @@ def reboot(request, instance_id):
 def bid(request, instance_id):
     """Change an interruptible instance's bid ($/hr for the whole machine). A higher bid spends
     more, so it passes the spend decision at the new $/hr (storage included); a lower one does not."""
-    known = _known(instance_id)
+    known = actions.known(instance_id)
     back = reverse("instances:detail", args=[instance_id])
-    if not _may_change(request.user, known):
+    if not actions.may_change(request.user, known):
         return _refuse(request, Action.Kind.BID, known, instance_id, "change bids")
-    name = _name(known, instance_id)
+    name = actions.name(known, instance_id)
     instance = ledger.as_vast(known) if known else None
     if instance is None or not instance.is_bid:
-        return _done(request, messages.ERROR, f"{name} is not an interruptible instance, so it has no bid.", back)
+        return actions.done(
+            request, messages.ERROR, f"{name} is not an interruptible instance, so it has no bid.", back
+        )
     form = BidForm(request.POST, min_bid=min_bid_of(instance))
     if not form.is_valid():
-        return _done(request, messages.ERROR, f"Bid not changed: {' '.join(form.errors['price'])}", back)
+        return actions.done(request, messages.ERROR, f"Bid not changed: {' '.join(form.errors['price'])}", back)
     price, current = form.cleaned_data["price"], instance.dph_base
     total = price + (known.storage_per_hour or 0.0)
-    detail = {"bid": price, "previous": current, **_owner_detail(known)}
+    detail = {"bid": price, "previous": current, **actions.owner_detail(known)}
     if current is None or price > current:
         try:
             action = spending.begin(request.user, Action.Kind.BID, price=total, instance_id=instance_id, detail=detail)
@@ -228,4 +231,4 @@ def bid(request, instance_id):
     message = f"The bid on {name} is now ${price:.4f}/hr for the whole machine{was}."
     audit.succeed(action, message)
     enqueue_sync()
-    return _done(request, messages.SUCCESS, message, back)
+    return actions.done(request, messages.SUCCESS, message, back)

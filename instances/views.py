@@ -11,16 +11,15 @@ import logging
 from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
-from django_htmx.http import HttpResponseClientRedirect, reswap, retarget, trigger_client_event
+from django_htmx.http import HttpResponseClientRedirect
 
 from dashboard import audit, fragments, vast
 from dashboard.guardrails import GuardrailExceeded
 from dashboard.htmx import wants_fragment
 from dashboard.models import Action
 from dashboard.permissions import forbidden, require_perm
-from instances import ledger, spending, sync
+from instances import actions, ledger, spending, sync
 from instances.forms import LabelForm
 from instances.models import Instance
 from instances.page_state import freshness, page_state
@@ -33,35 +32,6 @@ __all__ = ["destroy", "detail", "index", "label", "row", "start", "stop"]
 
 logger = logging.getLogger(__name__)
 STOP_POLLING = 286  # htmx cancels an `every` trigger on this status
-
-
-def _known(instance_id):
-    """The instance's ledger row (live or gone) for messages and records, or None."""
-    return Instance.objects.filter(vast_id=instance_id).first()
-
-
-def _name(instance, instance_id):
-    """How messages name an instance: its label and id when known."""
-    return f"“{instance.label}” ({instance_id})" if instance and instance.label else f"instance {instance_id}"
-
-
-def _next_url(request, default):
-    """The `next` field if it is a safe local URL, else `default`."""
-    target = request.POST.get("next", "")
-    # Only a path: redirect() takes anything else ("0", "home") for a URL name to reverse.
-    if target.startswith("/") and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
-        return target
-    return default
-
-
-def _done(request, level, message, default_next):
-    """After an action: for htmx, the message in the alert region plus `instances-changed`;
-    otherwise a redirect (to `next` or `default_next`) that shows the message."""
-    messages.add_message(request, level, message)
-    if wants_fragment(request):
-        response = reswap(retarget(render(request, "_messages.html"), "#alerts"), "innerHTML")
-        return trigger_client_event(response, "instances-changed")
-    return redirect(_next_url(request, default_next))
 
 
 def _poll_seconds(rows):
@@ -142,37 +112,27 @@ def detail(request, instance_id):
     return render(request, template, context, status=status)
 
 
-def _may_change(user, known):
-    """Start and relabel: admins any instance, operators only those they launched."""
-    if user.has_perm("dashboard.manage_any_instance"):
-        return True
-    return known is not None and known.launched_by_id is not None and known.launched_by_id == user.pk
-
-
 def _refuse_not_own(request, kind, known, instance_id, verb):
     """403 (audited) for an operator acting on someone else's instance."""
     owner = known.launched_by_name if known and known.launched_by_name else "someone outside the dashboard"
-    message = f"You may {verb} only instances you launched; {_name(known, instance_id)} is {owner}'s. Ask an admin."
+    message = (
+        f"You may {verb} only instances you launched; {actions.name(known, instance_id)} is {owner}'s. Ask an admin."
+    )
     logger.info("forbidden: %s may not %s instance %s", request.user, verb, instance_id)
     audit.forbid(request.user, kind, message, instance_id=instance_id)
     return forbidden(request, message)
 
 
-def _owner_detail(known):
-    """Whose instance it is, for the audit row (both names are kept: actor and owner)."""
-    return {"owner": known.launched_by_name if known and known.launched_by_name else "outside the dashboard"}
-
-
 def _set_state(request, instance_id, state, action):
     """Start ("running") or stop ("stopped") an instance whose pending `action` is written; a
     queued start is a warning."""
-    known = _known(instance_id)
+    known = actions.known(instance_id)
     try:
         change = vast.set_state(instance_id, state)
     except Exception as exc:
         audit.fail(action, exc)
         raise
-    name = _name(known, instance_id)
+    name = actions.name(known, instance_id)
     if change.queued:
         message = f"Vast.ai has no free GPU for {name} right now: the start is queued, waiting for the GPU."
         level = messages.WARNING
@@ -182,7 +142,9 @@ def _set_state(request, instance_id, state, action):
         per_day = known.storage_per_hour * 24 if known and known.storage_per_hour is not None else None
         storage = f" Its disk still costs ${per_day:.2f}/day while stopped." if per_day is not None else ""
         whose = (
-            "" if known is None or known.launched_by_id == request.user.pk else f" ({_owner_detail(known)['owner']}'s)"
+            ""
+            if known is None or known.launched_by_id == request.user.pk
+            else f" ({actions.owner_detail(known)['owner']}'s)"
         )
         message, level = f"Stopped {name}{whose}.{storage}", messages.SUCCESS
     # The ledger first: at every moment the spend decision counts this start (in flight, then running).
@@ -191,15 +153,15 @@ def _set_state(request, instance_id, state, action):
         lease.on_start(instance_id, request.user)  # a Start cannot escape the role's maximum time limit
     audit.succeed(action, change.message or message)
     enqueue_sync()
-    return _done(request, level, message, reverse("instances:detail", args=[instance_id]))
+    return actions.done(request, level, message, reverse("instances:detail", args=[instance_id]))
 
 
 @require_POST
 @require_perm("manage_instance", action=Action.Kind.START)
 def start(request, instance_id):
     """Start a stopped instance: it spends like a launch, so it passes the same guardrail decision."""
-    known = _known(instance_id)
-    if not _may_change(request.user, known):
+    known = actions.known(instance_id)
+    if not actions.may_change(request.user, known):
         return _refuse_not_own(request, Action.Kind.START, known, instance_id, "start")
     price = known.dph_total if known else None
     try:
@@ -208,7 +170,7 @@ def start(request, instance_id):
             Action.Kind.START,
             price=price,
             instance_id=instance_id,
-            detail={"state": "running", **_owner_detail(known)},
+            detail={"state": "running", **actions.owner_detail(known)},
         )
     except GuardrailExceeded as refusal:
         return forbidden(request, refusal.message)
@@ -219,9 +181,9 @@ def start(request, instance_id):
 @require_perm("manage_instance", action=Action.Kind.STOP)
 def stop(request, instance_id):
     """Stop any instance (it saves money); stopping someone else's is audited with both names."""
-    known = _known(instance_id)
+    known = actions.known(instance_id)
     price = known.dph_total if known else None
-    detail = {"state": "stopped", **_owner_detail(known)}
+    detail = {"state": "stopped", **actions.owner_detail(known)}
     action = audit.begin(request.user, Action.Kind.STOP, instance_id=instance_id, price=price, detail=detail)
     return _set_state(request, instance_id, "stopped", action)
 
@@ -233,10 +195,10 @@ def label(request, instance_id):
     form = LabelForm(request.POST)
     if not form.is_valid():
         message = f"Label not changed: {' '.join(form.errors['label'])}"
-        return _done(request, messages.ERROR, message, reverse("instances:detail", args=[instance_id]))
+        return actions.done(request, messages.ERROR, message, reverse("instances:detail", args=[instance_id]))
     new = form.cleaned_data["label"]
-    known = _known(instance_id)
-    if not _may_change(request.user, known):
+    known = actions.known(instance_id)
+    if not actions.may_change(request.user, known):
         return _refuse_not_own(request, Action.Kind.LABEL, known, instance_id, "relabel")
     action = audit.begin(
         request.user,
@@ -255,7 +217,7 @@ def label(request, instance_id):
     audit.succeed(action, message)
     ledger.record_label(instance_id, new)
     enqueue_sync()
-    return _done(request, messages.SUCCESS, message, reverse("instances:detail", args=[instance_id]))
+    return actions.done(request, messages.SUCCESS, message, reverse("instances:detail", args=[instance_id]))
 
 
 @require_POST
@@ -273,14 +235,14 @@ def destroy(request, instance_id):
             logger.info("forbidden: %s may not destroy instance %s", user, instance_id)
             audit.forbid(user, Action.Kind.DESTROY, message, instance_id=instance_id)
             return forbidden(request, message)
-    known = _known(instance_id)
+    known = actions.known(instance_id)
     action = audit.begin(user, Action.Kind.DESTROY, instance_id=instance_id, price=known.dph_total if known else None)
     try:
         vast.destroy(instance_id)
     except Exception as exc:
         audit.fail(action, exc)
         raise
-    message = f"Destroyed {_name(known, instance_id)}. Its disk is deleted and billing has stopped."
+    message = f"Destroyed {actions.name(known, instance_id)}. Its disk is deleted and billing has stopped."
     audit.succeed(action, message)
     ledger.record_destroyed(instance_id, user)
     enqueue_sync()
@@ -289,4 +251,4 @@ def destroy(request, instance_id):
         # The instance's own page no longer exists.
         messages.success(request, message)
         return HttpResponseClientRedirect(list_url) if request.htmx else redirect(list_url)
-    return _done(request, messages.SUCCESS, message, list_url)
+    return actions.done(request, messages.SUCCESS, message, list_url)
