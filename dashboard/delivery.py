@@ -6,6 +6,7 @@ worker that dies between the claim and the record loses the e-mail, and re-sends
 message once its claim has lapsed). The Vast key is redacted from everything sent.
 """
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -49,6 +50,12 @@ def webhook_payload(event):
     return {"text": vast.redact(event.text + (f"\n{link}" if link else ""))}
 
 
+def idempotency_key(event):
+    """The webhook message's `Idempotency-Key`: one per event, the same on every attempt (a hash:
+    the event's key names instances and people)."""
+    return hashlib.sha256(f"vast-team-dashboard:{event.key}".encode()).hexdigest()[:32]
+
+
 def _claim_lapse():
     """How long a claimed attempt keeps others off: longer than any one attempt can take."""
     return timedelta(seconds=2 * settings.NOTIFY_WEBHOOK_TIMEOUT + 30)
@@ -75,7 +82,7 @@ def attempt_webhook(event_id):
     event = NotificationEvent.objects.get(pk=event_id)
     rows = NotificationEvent.objects.filter(pk=event_id)
     try:
-        webhook.post(url, webhook_payload(event))
+        webhook.post(url, webhook_payload(event), idempotency_key=idempotency_key(event))
     except webhook.WebhookError as exc:
         error = vast.redact(str(exc))[:300]
         if event.webhook_attempts >= limit:

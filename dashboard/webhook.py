@@ -66,10 +66,13 @@ def _reset_on_webhook_setting(*, setting, **kwargs):
         reset_client()
 
 
-def post(url, payload):
-    """POST `payload` as JSON to `url`; returns None on a 2xx answer, else raises WebhookError."""
+def post(url, payload, *, idempotency_key=None):
+    """POST `payload` as JSON to `url`; returns None on a 2xx answer, else raises WebhookError.
+    `idempotency_key` goes in an `Idempotency-Key` header: the same for every attempt at one
+    message, so that a receiver can drop a copy sent again after a lost answer or a crash."""
+    headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
     try:
-        response = get_client().post(url, json=payload)
+        response = get_client().post(url, json=payload, headers=headers)
     except httpx.TimeoutException as exc:
         raise WebhookError(f"timed out after {settings.NOTIFY_WEBHOOK_TIMEOUT:g} s") from exc
     except httpx.HTTPError as exc:

@@ -34,7 +34,13 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.bodies.append({"body": json.loads(body), "content_type": self.headers["Content-Type"]})
+                receiver.bodies.append(
+                    {
+                        "body": json.loads(body),
+                        "content_type": self.headers["Content-Type"],
+                        "idempotency_key": self.headers.get("Idempotency-Key"),
+                    }
+                )
                 step = receiver.script.pop(0) if receiver.script else 200
                 if isinstance(step, tuple):
                     time.sleep(step[1])
@@ -178,6 +184,17 @@ def test_a_500_is_retried_with_backoff_until_it_goes_through(receiver, delivered
     event = NotificationEvent.objects.get()
     assert event.webhook_sent_at is not None
     assert (event.webhook_attempts, event.webhook_error) == (3, "")
+
+
+def test_every_attempt_at_one_message_carries_its_idempotency_key(receiver, delivered):
+    receiver.script = [500]
+    delivered("key-one", "policy_action", "stopped 34 by policy")
+    delivered("key-two", "policy_action", "stopped 35 by policy")
+    keys = [body["idempotency_key"] for body in receiver.bodies]
+    assert len(keys) == 3  # the first message twice (a 500, then through), the second once
+    assert keys[0] == keys[1] != keys[2]
+    assert all(key and len(key) == 32 for key in keys)
+    assert "key-one" not in keys[0]  # a hash: event keys name instances and people
 
 
 def test_the_retry_waits_doubling_and_frees_the_worker_meanwhile(receiver, delivered, settings):
