@@ -17,5 +17,5 @@ def dashboard(request):
         from dashboard.roles import role_of
 
         role = SimpleLazyObject(lambda: role_of(user))  # asked only by a template that shows it
-        unread = cache(Notification.objects.filter(user_id=user.pk, read_at=None).count)
+        unread = cache(lambda: Notification.unread_count(user))
     return {"vast_simulated": not settings.VAST_API_KEY, "user_role": role, "unread_notifications": unread}

@@ -205,6 +205,11 @@ class Notification(models.Model):
     def __str__(self):
         return f"{self.user_id}: {self.event}"
 
+    @classmethod
+    def unread_count(cls, user):
+        """How many of `user`'s notifications are unread (the bell in every page's header)."""
+        return cls.objects.filter(user_id=user.pk, read_at=None).count()
+
 
 class NotificationPreference(models.Model):
     """Which kinds of notification (dashboard.notify.KINDS) a person also wants by e-mail, at

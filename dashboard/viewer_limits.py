@@ -8,6 +8,8 @@ in SQL (the role as the highest of the person's role groups), and `tests/test_vi
 proves it answers what `user.has_perm` and `guardrails.launch_limits` answer.
 """
 
+import functools
+
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
@@ -20,6 +22,7 @@ APP_LABEL, CODENAME = "dashboard", "launch_instance"
 _RANK = " ".join(f"WHEN '{role}' THEN {rank}" for rank, role in enumerate(ROLES, start=1))
 
 
+@functools.cache
 def _sql():
     user_model = get_user_model()
     groups, perms = user_model.groups.through._meta, user_model.user_permissions.through._meta

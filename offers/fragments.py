@@ -43,8 +43,8 @@ def filter_fields(form):
     return mark_safe("".join(found.get(key) or missing[key] for key in keys))
 
 
-def price_chart_html(answer, search, as_of):
-    """The $/GPU·hr chart of `answer`, the answer to `search` Vast gave at `as_of`."""
+def price_chart_html(answer):
+    """The $/GPU·hr chart of `answer` (the whole answer, not only the rows shown)."""
     if not answer:
         return ""
     chart = price_chart(answer)

@@ -12,15 +12,9 @@ Pages of a stale answer, an error, or with a message waiting are never kept.
 from django.core.cache import cache
 
 from dashboard import fragments
-from dashboard.models import Notification
 from offers.rows import launch_state
 
 NAME = "offers-page"
-
-
-def unread_count(user):
-    """The viewer's unread notifications (the bell in the page's header)."""
-    return Notification.objects.filter(user_id=user.pk, read_at=None).count()
 
 
 def key(request, results, *, limits, chosen, unread):

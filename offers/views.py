@@ -17,6 +17,7 @@ from django_htmx.http import reswap, retarget
 from dashboard import vast, viewer_limits
 from dashboard.fragments import FRESH_MARK, compact
 from dashboard.htmx import wants_fragment
+from dashboard.models import Notification
 from offers import answers, fragments, market, page_cache
 from offers import columns as offer_columns
 from offers.details import price_breakdown
@@ -181,12 +182,6 @@ def _summary(offers):
     }
 
 
-def _launch_limits(user):
-    """The guardrails for the person's next launch, for Launch buttons they may not press (their
-    usage is counted only when a cap needs it: the rows show only what blocks)."""
-    return viewer_limits.offer_limits(user)
-
-
 def _rows_html(request, offers, *, search, as_of, fields, limits, launch_query):
     """The table's rows for `offers` (offers/rows.py: cached per answer, query, columns and Launch state)."""
     if not offers:
@@ -220,12 +215,13 @@ def search(request):
     )
     chosen = offer_columns.chosen(request.user)
     fields = offer_columns.showing(chosen, order)
-    limits = _launch_limits(request.user)
+    # The guardrails for the person's next launch, for Launch buttons they may not press.
+    limits = viewer_limits.offer_limits(request.user)
     partial = wants_fragment(request)
     more_rows = request.htmx and request.htmx.target == "offers-more"
     page, page_key, unread = None, None, None
     if not partial and not more_rows:
-        unread = page_cache.unread_count(request.user)
+        unread = Notification.unread_count(request.user)
         if pending is not None and pending.known:
             # A reload or a second tab of a fresh answer: the page as this person last saw it.
             page_key = page_cache.key(request, pending.result(), limits=limits, chosen=chosen, unread=unread)
@@ -281,7 +277,7 @@ def search(request):
             "search": search,
             "error": error,
             "summary": _summary(answer),
-            "chart_html": fragments.price_chart_html(answer, search, rows["as_of"]),
+            "chart_html": fragments.price_chart_html(answer),
             "columns": _columns(request.GET, order, fields),
             "order": order,
             "sort_choices": _order_choices(order),
