@@ -12,6 +12,7 @@ def test_operator_launches_watches_relabels_stops_starts_and_destroys(page, logi
     settings.VASTSIM_BOOT_SECONDS = 3.0
     login(operator)
     page.get_by_role("link", name="Offers", exact=True).click()
+    page.wait_for_load_state()  # htmx binds the filters' triggers once the page has loaded
     page.locator("#offer-results tbody.offer").first.get_by_role("link", name="Launch").click()
     page.wait_for_url(re.compile(r"/offers/\d+/launch/"))
 

@@ -16,6 +16,7 @@ def _first_gpu_cells(page):
 def test_changing_a_filter_updates_results_in_place_and_back_restores_them(page, login, viewer):
     login(viewer)
     page.get_by_role("link", name="Offers", exact=True).click()
+    page.wait_for_load_state()  # htmx binds the filters' triggers once the page has loaded
     expect(page.get_by_test_id("offers-summary")).to_contain_text(re.compile(r"Showing 64 of \d+ offers"))
     page.evaluate("window.__noReload = true")
 
@@ -40,6 +41,7 @@ def test_changing_a_filter_updates_results_in_place_and_back_restores_them(page,
 def test_clicking_a_column_header_sorts_and_bad_input_shows_a_field_error(page, login, viewer):
     login(viewer)
     page.get_by_role("link", name="Offers", exact=True).click()
+    page.wait_for_load_state()  # htmx binds the filters' triggers once the page has loaded
     page.get_by_role("link", name="DLPerf/$").click()
     expect(page).to_have_url(re.compile(r"order=-dlperf_per_dphtotal"))
     expect(page.locator("th[aria-sort=descending]")).to_contain_text("DLPerf/$")
@@ -51,6 +53,7 @@ def test_clicking_a_column_header_sorts_and_bad_input_shows_a_field_error(page, 
 def test_details_row_expands_with_every_field(page, login, viewer):
     login(viewer)
     page.get_by_role("link", name="Offers", exact=True).click()
+    page.wait_for_load_state()  # htmx binds the filters' triggers once the page has loaded
     first = page.locator("#offer-results tbody.offer").first
     first.get_by_role("link", name="Details").click()
     expect(first.get_by_test_id("offer-fields")).to_contain_text("storage_cost")

@@ -35,6 +35,7 @@ def test_new_operator_adds_a_key_launches_and_the_instance_lists_it(page, login,
     expect(page.locator("#alerts")).to_contain_text("Added your SSH key “laptop”")
 
     page.get_by_role("link", name="Offers", exact=True).click()
+    page.wait_for_load_state()  # htmx binds the filters' triggers once the page has loaded
     page.locator("#offer-results tbody.offer").first.get_by_role("link", name="Launch").click()
     page.wait_for_url(re.compile(r"/offers/\d+/launch/"))
     page.get_by_role("button", name="Launch").click()

@@ -18,6 +18,7 @@ def test_viewer_sees_no_launch_or_destroy(page, login, viewer):
     vast.create_instance(offer.id, vast.LaunchRequest(image="pytorch/pytorch", label="team run"))
     login(viewer)
     page.get_by_role("link", name="Offers", exact=True).click()
+    page.wait_for_load_state()  # htmx binds the filters' triggers once the page has loaded
     expect(page.locator("#offer-results tbody.offer").first).to_be_visible()
     expect(page.get_by_role("link", name="Launch")).to_have_count(0)
     page.get_by_role("link", name="Instances").click()
@@ -33,6 +34,7 @@ def test_operator_over_the_price_limit_sees_the_refusal_and_admin_finds_it_in_th
     Guardrails.objects.update_or_create(pk=1, defaults={"operator_max_dph": Decimal("0.01")})
     login(operator)
     page.get_by_role("link", name="Offers", exact=True).click()
+    page.wait_for_load_state()  # htmx binds the filters' triggers once the page has loaded
     first = page.locator("#offer-results tbody.offer").first
     # The offer list already says why: a disabled Launch with the reason, on hover and for screen readers.
     disabled = first.get_by_test_id("launch-disabled")

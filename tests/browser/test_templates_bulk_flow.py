@@ -29,6 +29,7 @@ def test_operator_creates_a_template_and_launches_with_it(page, login, operator)
     expect(page.get_by_test_id("template-name")).to_have_text("notebook")
 
     page.get_by_role("link", name="Offers", exact=True).click()
+    page.wait_for_load_state()  # htmx binds the filters' triggers once the page has loaded
     page.locator("#offer-results tbody.offer").first.get_by_role("link", name="Launch").click()
     page.wait_for_url(re.compile(r"/offers/\d+/launch/"))
     page.get_by_label("Launch with…").select_option(label="notebook · nvidia/cuda:12.4.1-devel-ubuntu22.04")
