@@ -1,7 +1,6 @@
 """A small server-rendered strip chart: $/GPU·hr of the current offers, one row per GPU model."""
 
 import math
-import statistics
 from dataclasses import dataclass
 
 from django.utils.html import escape
@@ -12,18 +11,10 @@ WIDTH, ROW_HEIGHT, LABEL_WIDTH, PAD = 1000, 20, 130, 12
 
 
 @dataclass(frozen=True)
-class Dot:
-    x: float
-    y: float
-    price: float
-    offer_id: int
-
-
-@dataclass(frozen=True)
 class Row:
     gpu_name: str
     y: float
-    dots: tuple
+    xs: tuple  # each offer's dot, left to right
     count: int
     cheapest: float
     median: float
@@ -42,7 +33,7 @@ class Row:
         """The row's dots, one offer each, as a single SVG path of round zero-length strokes, left
         to right (`M x y h0`, then `m dx 0h0`): a few bytes a dot where a <circle> each was most of
         the chart's weight."""
-        xs = sorted(dot.x for dot in self.dots)
+        xs = self.xs
         path = [f"M{xs[0]:g} {self.y:g}h0"] if xs else []
         path += [f"m{round(x - previous, 1):g} 0h0" for previous, x in zip(xs, xs[1:], strict=False)]
         return mark_safe(f'<path class="chart-dots" d="{"".join(path)}"></path>')
@@ -94,28 +85,34 @@ def _nice_ticks(low, high, count=5):
     return ticks
 
 
+def _median(ordered):
+    """The median of a sorted, non-empty list (as statistics.median gives it)."""
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
 def price_chart(offers):
     """Geometry of the $/GPU·hr chart for `offers`, or None when there is nothing to draw."""
     by_model = {}
     for offer in offers:
-        by_model.setdefault(offer.gpu_name, []).append(offer)
+        by_model.setdefault(offer.gpu_name, []).append(offer.price_per_gpu)
     if not by_model:
         return None
-    prices = [offer.price_per_gpu for offer in offers]
-    low, high = 0.0, max(prices) * 1.05 or 1.0
+    for prices in by_model.values():
+        prices.sort()
+    low, high = 0.0, max(prices[-1] for prices in by_model.values()) * 1.05 or 1.0
     plot_left, plot_right = LABEL_WIDTH, WIDTH - PAD
 
     def x_of(price):
         return round(plot_left + (price - low) / (high - low) * (plot_right - plot_left), 1)
 
-    ordered = sorted(by_model.items(), key=lambda item: statistics.median(o.price_per_gpu for o in item[1]))
+    # By median price; models of equal median in the order they first appear.
+    ordered = sorted(((_median(prices), name, prices) for name, prices in by_model.items()), key=lambda row: row[0])
     rows = []
-    for index, (name, group) in enumerate(ordered):
+    for index, (median, name, prices) in enumerate(ordered):
         y = PAD + index * ROW_HEIGHT + ROW_HEIGHT / 2
-        group_prices = [o.price_per_gpu for o in group]
-        median = statistics.median(group_prices)
-        dots = tuple(Dot(x_of(o.price_per_gpu), y, o.price_per_gpu, o.id) for o in group)
-        rows.append(Row(name, y, dots, len(group), min(group_prices), median, x_of(median)))
+        xs = tuple(x_of(price) for price in prices)  # sorted prices: dots left to right
+        rows.append(Row(name, y, xs, len(prices), prices[0], median, x_of(median)))
     axis_y = PAD + len(rows) * ROW_HEIGHT + 4
     ticks = tuple(Tick(x_of(value), f"${value:g}") for value in _nice_ticks(low, high))
     return Chart(WIDTH, int(axis_y + 26), tuple(rows), ticks, plot_left, plot_right, axis_y)

@@ -3,10 +3,12 @@ converters worked out once per class, an answer packed once for both of its cach
 offers page counting a person's usage only when a cap needs it."""
 
 import dataclasses
+import json
 import pickle
 import typing
 from types import MappingProxyType
 
+import httpx
 import pytest
 from django.core.cache import cache
 
@@ -120,6 +122,68 @@ def test_one_packing_serves_both_cache_keys(upstream, monkeypatch):
         assert [dict(o.raw) for o in offers] == [dict(o.raw) for o in results.answer]
 
 
+@pytest.fixture
+def vast_answering(settings):
+    """Install a Vast client whose every offer search is answered with the bytes given to the
+    returned function (a JSON object), recording the bytes it sent."""
+    sent = []
+
+    def install(body, content_type="application/json"):
+        def handler(request):
+            sent.append(body)
+            return httpx.Response(200, content=body, headers={"Content-Type": content_type})
+
+        vast._client = vast.VastClient(api_key="k" * 20, transport=httpx.MockTransport(handler))
+        return sent
+
+    yield install
+    vast.reset_client()
+
+
+def _offer_json(**extra):
+    return {"id": 7, "gpu_name": "RTX 4090", "num_gpus": 1, "dph_total": 0.4, "geolocation": "Montréal, CA", **extra}
+
+
+def test_the_cache_keeps_vasts_answer_as_it_came_and_reads_it_back_the_same(vast_answering):
+    body = json.dumps({"offers": [_offer_json(), _offer_json(id=8, dph_total=0.5)]}).encode()  # \u-escaped é
+    sent = vast_answering(body)
+    search = OfferSearch(verified_only=False)
+    results = vast.search_offers_cached(search)
+    as_of, kept = pickle.loads(cache.get(offer_cache._offers_key(search)))
+    assert kept == sent[0]
+    assert offer_cache._unpack(cache.get(offer_cache._offers_key(search))) == (as_of, results.answer)
+    assert results.answer[0].geolocation == "Montréal, CA"
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"offers": [_offer_json(api_key="sk-vast-secret-1234")]},
+        {"offers": [_offer_json()], "api_key": "sk-vast-secret-1234"},
+    ],
+    ids=["in-an-offer", "beside-the-offers"],
+)
+def test_an_answer_naming_a_secret_is_kept_without_it(vast_answering, answer):
+    vast_answering(json.dumps(answer).encode())
+    search = OfferSearch(verified_only=False)
+    results = vast.search_offers_cached(search)
+    for key in (offer_cache._offers_key(search), f"{offer_cache._offers_key(search)}:stale"):
+        packed = cache.get(key)
+        assert b"sk-vast-secret" not in packed
+        assert offer_cache._unpack(packed)[1] == results.answer
+    assert "api_key" not in results.answer[0].raw
+
+
+def test_an_answer_only_the_standard_library_reads_is_kept_and_read_back(vast_answering):
+    body = json.dumps({"offers": [_offer_json(vast_extra=float("nan"))]}).encode("utf-16")
+    vast_answering(body, "application/json; charset=utf-16")
+    search = OfferSearch(verified_only=False)
+    results = vast.search_offers_cached(search)
+    as_of, offers = offer_cache._unpack(cache.get(offer_cache._offers_key(search)))
+    assert offers == results.answer
+    assert offers[0].geolocation == "Montréal, CA"
+
+
 def test_an_answer_read_back_from_the_cache_is_the_one_fetched(upstream):
     search = OfferSearch(verified_only=False)
     first = vast.search_offers_cached(search)
@@ -132,7 +196,14 @@ def test_an_answer_read_back_from_the_cache_is_the_one_fetched(upstream):
 
 
 @pytest.mark.parametrize(
-    "left", [(0.0, []), pickle.dumps((0.0, [{"id": "not a number"}]))], ids=["another shape", "unparsable"]
+    "left",
+    [
+        (0.0, []),
+        pickle.dumps((0.0, [{"id": "not a number"}])),
+        pickle.dumps((0.0, b'{"offers": [{"id": "not a number"}]}')),
+        pickle.dumps((0.0, b"<html>not json</html>")),
+    ],
+    ids=["another shape", "unparsable", "unparsable answer", "not json"],
 )
 def test_what_an_older_version_left_under_the_key_is_a_miss(upstream, left):
     search = OfferSearch(gpu_names=("RTX 4090",))

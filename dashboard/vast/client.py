@@ -35,6 +35,7 @@ from dashboard.vast.values import (
     LaunchRequest,
     LaunchResult,
     Offer,
+    OfferList,
     StateChange,
 )
 
@@ -50,8 +51,10 @@ _BACKOFF_BASE, _BACKOFF_MAX = 0.5, 4.0
 
 T = TypeVar("T")
 
-# Called just before a call waits, on the network or on a timer (rate limit, retry): a caller that
-# started the call on another thread may go on with its own work from then on (offers/answers.py).
+# Called when a call starts to wait: its request written and Vast's answer not yet in (over
+# httpx's own transport, which reports that moment), or before a timer (rate limit, retry). A
+# caller that started the call on another thread may go on with its own work from then on
+# (offers/answers.py): until the request is out, that work would hold the GIL it needs.
 on_wait: contextvars.ContextVar[Callable[[], None] | None] = contextvars.ContextVar("vast_on_wait", default=None)
 
 
@@ -61,10 +64,26 @@ def _waiting() -> None:
         notify()
 
 
+def _on_trace(event: str, info: Mapping[str, Any]) -> None:
+    """httpcore's trace of a request: the request is written once the answer's headers are awaited."""
+    if event.endswith(".receive_response_headers.started"):
+        _waiting()
+
+
+_TRACE: Final = {"trace": _on_trace}
+
+
 def _check_id(value: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ValueError(f"Vast ids are positive integers, not {value!r}")
     return value
+
+
+def _offer_list(data: Any, content: bytes) -> OfferList:
+    """A search answer's offers in Vast's order, with the answer's bytes when they name no secret."""
+    offers = OfferList(parsing.parse_offers(data))
+    offers.body = content if parsing.names_no_secret(data) else None
+    return offers
 
 
 class VastClient:
@@ -165,11 +184,15 @@ class VastClient:
 
     def search_offers(self, query: Mapping[str, Any] | OfferSearch) -> list[Offer]:
         """Search offers: POST /api/v0/bundles/ with the query (the reference §2.2 grammar) as the
-        body. A raw mapping is sent as is and its offers come back in Vast's order; an OfferSearch
-        is sent as `to_query()` and its offers come back `arrange()`d. Retried like a read."""
-        body = query.to_query() if isinstance(query, OfferSearch) else dict(query)
-        offers = self._call("POST", "/api/v0/bundles/", body=body, read=True, parse=parsing.parse_offers)
-        return query.arrange(offers) if isinstance(query, OfferSearch) else offers
+        body. A raw mapping is sent as is and its offers come back in Vast's order, as an
+        OfferList carrying the answer's bytes; an OfferSearch is sent as `to_query()` and its
+        offers come back `arrange()`d. Retried like a read."""
+        if isinstance(query, OfferSearch):
+            return query.arrange(
+                self._call("POST", "/api/v0/bundles/", body=query.to_query(), read=True, parse=parsing.parse_offers)
+            )
+        # In Vast's order, with the answer's bytes when they name no secret (the offer cache keeps them).
+        return self._call("POST", "/api/v0/bundles/", body=dict(query), read=True, parse=_offer_list, with_content=True)
 
     def create_instance(self, offer_id: int, request: LaunchRequest) -> LaunchResult:
         """Rent offer `offer_id`: PUT /api/v0/asks/{id}/ with `request.as_body()`. Sent exactly once.
@@ -239,13 +262,15 @@ class VastClient:
         method: str,
         path: str,
         *,
-        parse: Callable[[Any], T],
+        parse: Callable[..., T],
         body: Any = None,
         params: Mapping[str, Any] | None = None,
         read: bool | None = None,
         missing: type[VastNotFound] = VastNotFound,
+        with_content: bool = False,
     ) -> T:
-        """Send one logical call (with retries if `read`) and parse its JSON, or raise a VastError."""
+        """Send one logical call (with retries if `read`) and parse its JSON (`parse(data)`, or
+        `parse(data, the answer's bytes)` `with_content`), or raise a VastError."""
         read = method == "GET" if read is None else read
         started = time.monotonic()
         attempt = 0
@@ -264,9 +289,8 @@ class VastClient:
                     _waiting()
                     self._sleep(wait)
             sent = time.monotonic()
-            _waiting()
             try:
-                response = self._http.request(method, path, json=body, params=params)
+                response = self._http.request(method, path, json=body, params=params, extensions=_TRACE)
             except httpx.RequestError as exc:
                 self._log(method, path, type(exc).__name__, sent, attempt)
                 cause, error = exc, error_for_exception(exc, write=not read)
@@ -274,6 +298,8 @@ class VastClient:
                 self._log(method, path, response.status_code, sent, attempt)
                 if response.is_success:
                     try:
+                        if with_content:
+                            return parse(self._json(response), response.content)
                         return parse(self._json(response))
                     except VastError as exc:
                         if not read and isinstance(exc, VastBadResponse):

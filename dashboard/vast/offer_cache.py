@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import orjson
 from django.conf import settings
 from django.core.cache import cache
 
@@ -42,18 +43,22 @@ class OfferResults(list):
         return max(0.0, time.time() - self.as_of)
 
 
-# An answer is kept in the cache as its offers' raw JSON fields, pickled once (`_pack`) and stored
-# as bytes under both its key and its `:stale` copy: pickling 182 Offer dataclasses cost ~3.5 ms
-# each time, their plain dicts ~0.5 ms, and rebuilding the Offers on a read (`_unpack`, with the
-# parser) costs less than unpickling the dataclasses did.
+# An answer is kept in the cache pickled once (`_pack`) as bytes, under both its key and its
+# `:stale` copy: when Vast listed it, and the answer's JSON as Vast sent it (an OfferList's
+# `body`, which costs nothing to keep) or else its offers' raw fields (pickling 182 Offer
+# dataclasses cost ~3.5 ms each time, their plain dicts ~0.7 ms). A read rebuilds the Offers with
+# the parser, from either: decoding the JSON costs about what unpickling the dicts did.
 Entry = tuple[float, list[Offer]]
 
 
 def _pack(entry: Entry) -> bytes:
-    """(as_of, offers) as the bytes the cache keeps: when Vast listed them, and their raw fields."""
+    """(as_of, offers) as the bytes the cache keeps: when Vast listed them, and their JSON."""
     as_of, offers = entry
-    # `raw` is a read-only view of a dict: its copy() is the dict's own (a tenth of dict(view)).
-    return pickle.dumps((as_of, [offer.raw.copy() for offer in offers]), pickle.HIGHEST_PROTOCOL)
+    body = getattr(offers, "body", None)
+    if body is None:
+        # `raw` is a read-only view of a dict: its copy() is the dict's own (a tenth of dict(view)).
+        return pickle.dumps((as_of, [offer.raw.copy() for offer in offers]), pickle.HIGHEST_PROTOCOL)
+    return pickle.dumps((as_of, body), pickle.HIGHEST_PROTOCOL)
 
 
 def _unpack(packed: Any) -> Entry | None:
@@ -61,11 +66,25 @@ def _unpack(packed: Any) -> Entry | None:
     sharing the cache left: a value of another shape, or offers that no longer parse)."""
     if not isinstance(packed, bytes):
         return None
-    as_of, raws = pickle.loads(packed)
+    as_of, stored = pickle.loads(packed)
     try:
-        return as_of, parsing.offers_from_raw(raws)
+        if isinstance(stored, bytes):
+            return as_of, parsing.parse_offers(_decode(stored))
+        return as_of, parsing.offers_from_raw(stored)
     except VastBadResponse:
         return None
+
+
+def _decode(body: bytes) -> Any:
+    """A kept answer's JSON, read as the client read it: orjson, or the standard library for what
+    orjson refuses (NaN, UTF-16)."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        try:
+            return json.loads(body)
+        except (ValueError, RecursionError):
+            raise VastBadResponse(msg="kept answer is not JSON") from None
 
 
 def _read(key: str) -> Entry | None:

@@ -250,6 +250,12 @@ def parse_offers(data: Any) -> list[Offer]:
     return [_parse_offer(item) for item in _list_at(data, "offers", "search answer")]
 
 
+def names_no_secret(data: Any) -> bool:
+    """Whether a search answer that parse_offers read names no secret field, at its top or in any
+    offer (the fields `raw` drops): its bytes may then be kept as Vast sent them."""
+    return _SECRET_FIELDS.isdisjoint(data) and all(_SECRET_FIELDS.isdisjoint(item) for item in data["offers"])
+
+
 def offers_from_raw(raws: list[Any]) -> list[Offer]:
     """Offers rebuilt from stored copies of their `raw` fields (the offer cache keeps those),
     parsed exactly as a fresh answer is; VastBadResponse if a copy no longer parses."""

@@ -252,6 +252,14 @@ class Instance(_Picklable):
         return None if per_hour is None else per_hour * 24
 
 
+class OfferList(list):
+    """Offers as one search answered them, in Vast's order, with that answer's JSON as it came
+    (`body`, or None): the offer cache keeps those bytes rather than packing the offers again.
+    `body` is set only when it parses to exactly these offers and names no secret field."""
+
+    body: bytes | None = None
+
+
 class InstanceList(list):
     """The account's instances as one list call answered them; `complete` is True only when
     every page was read, so an instance missing from it is really gone."""
