@@ -198,6 +198,30 @@ def _history(request, search):
     return history_chart(market.history(search.gpu_names, search.rental_type, days, now), days, now), days
 
 
+def _answer_free_parts(request, *, form, search, order, fields, chosen, partial):
+    """The results region's parts that do not depend on Vast's answer, rendered: the form's
+    errors (for htmx), Save search, the market history, the column chooser and the table's head.
+    While a new answer is awaited, the page renders them meanwhile."""
+    context = {
+        "csrf_token": fragments.CSRF_HOLE,
+        "form": form,
+        "search": search,
+        "is_partial": partial,
+        "order": order,
+        "sort_choices": _order_choices(order),
+        "columns": _columns(request.GET, order, fields),
+        "column_choices": [(c, c.field in chosen) for c in offer_columns.COLUMNS],
+        "save_query": _canonical_url(request).partition("?")[2],
+        "history_urls": {days: _url_with(request.GET, history=str(days)) for days in (7, 30)},
+    }
+    context["history"], context["history_days"] = _history(request, search)
+    return {
+        "head": render_to_string("offers/search.html#results-head", context, request=request),
+        "chooser": render_to_string("offers/_column_chooser.html", context, request=request),
+        "thead": render_to_string("offers/search.html#offers-thead", context, request=request),
+    }
+
+
 # Where the results region goes in the page rendered before Vast answered (escaped text cannot hold it).
 RESULTS_MARK = mark_safe(FRESH_MARK.format("offer-results"))
 
@@ -241,6 +265,11 @@ def search(request):
         # Without the templates' indentation: a tenth of the page's bytes, before gzip.
         page = compact(render_to_string("offers/search.html", context, request=request))
 
+    region = {"form": form, "search": search, "order": order, "fields": fields, "chosen": chosen, "partial": partial}
+    answer_free = None
+    if pending is not None and not pending.known and not more_rows:
+        answer_free = _answer_free_parts(request, **region)  # while Vast answers
+
     offers, error, status = [], None, 200
     if pending is not None:
         try:
@@ -267,27 +296,20 @@ def search(request):
 
     def results_context():
         shown_offers = _first(offers, answer, shown)
-        context = {
+        return {
+            "answer_free": answer_free or _answer_free_parts(request, **region),
             "form": form,
             "offers": shown_offers,
             "rows_html": _rows_html(request, shown_offers, **rows),
             "colspan": len(fields) + 1,
-            "column_choices": [(c, c.field in chosen) for c in offer_columns.COLUMNS],
             "more": more,
             "search": search,
             "error": error,
             "summary": _summary(answer),
             "chart_html": fragments.price_chart_html(answer),
-            "columns": _columns(request.GET, order, fields),
-            "order": order,
-            "sort_choices": _order_choices(order),
             "loosen": _loosen_suggestions(request.GET) if search and not offers and not error else [],
             "is_partial": partial,
-            "save_query": _canonical_url(request).partition("?")[2],
-            "history_urls": {days: _url_with(request.GET, history=str(days)) for days in (7, 30)},
         }
-        context["history"], context["history_days"] = _history(request, search)
-        return context
 
     # The results region is the same for everyone with this answer, query, columns and Launch
     # state (its CSRF tokens are put in per response): kept while the answer is fresh.
