@@ -14,7 +14,7 @@ class DashboardConfig(AppConfig):
     def ready(self):
         from django.urls import register_converter
 
-        from dashboard import checks  # noqa: F401  (registers the deploy checks)
+        from dashboard import after_response, checks  # noqa: F401  (connect its signals; register the deploy checks)
         from dashboard.converters import VastIdConverter
 
         register_converter(VastIdConverter, "vast_id")

@@ -12,6 +12,7 @@ never taken from the cache while a message waits to be shown: the message belong
 response.
 """
 
+import functools
 import hashlib
 import json
 import re
@@ -21,6 +22,8 @@ from django.core.cache import cache
 from django.http import HttpResponse
 from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
+
+from dashboard import after_response
 
 FRAGMENT_SECONDS = 5
 
@@ -50,7 +53,7 @@ def render_cached(request, template_name, build, *, name, version):
     context, extra = build()
     value = (compact(render_to_string(template_name, context, request=request)), extra)
     if key is not None:
-        cache.set(key, value, FRAGMENT_SECONDS)
+        after_response.defer(functools.partial(cache.set, key, value, FRAGMENT_SECONDS))
     return value
 
 
@@ -87,7 +90,7 @@ def render_page(request, template_name, build, *, name, version, fresh):
         marks = {part: mark_safe(FRESH_MARK.format(part)) for part in fresh}
         html = compact(render_to_string(template_name, {**build(), **marks}, request=request))
         if key is not None:
-            cache.set(key, html, FRAGMENT_SECONDS)
+            after_response.defer(functools.partial(cache.set, key, html, FRAGMENT_SECONDS))  # before the marks fill
     for part, render in fresh.items():
         html = html.replace(FRESH_MARK.format(part), compact(render()), 1)
     return HttpResponse(html)

@@ -20,6 +20,7 @@ and columns, the page around the results) while Vast takes its ~100 ms or more t
 """
 
 import contextvars
+import functools
 import threading
 import time
 from collections import OrderedDict
@@ -29,7 +30,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connections
 
-from dashboard import vast
+from dashboard import after_response, vast
 from dashboard.vast import offer_cache
 
 KEEP = 16  # answers kept per process
@@ -105,14 +106,20 @@ def _memo_hit(key):
 
 def _search(search, key):
     """Ask the service module (its shared cache, or Vast) and keep a fresh answer in the memo."""
-    seen_key = f"offers:seen:{key}"
     results = vast.search_offers_cached(search)
+    if not results.stale:
+        # After the service module has stored a new answer (once the response is sent).
+        after_response.defer(functools.partial(_remember, key, results))
+    return results
+
+
+def _remember(key, results):
+    """Keep a fresh answer in the memo, and note it as the one the offers pages last read."""
     fresh_for = settings.OFFER_CACHE_SECONDS - results.age
-    if not results.stale and fresh_for > 1 and cache.has_key(key):
-        cache.set(seen_key, results.as_of, fresh_for)
+    if fresh_for > 1 and cache.has_key(key):
+        cache.set(f"offers:seen:{key}", results.as_of, fresh_for)
         with _lock:
             _memo[key] = (time.monotonic() + fresh_for, results)
             _memo.move_to_end(key)
             while len(_memo) > KEEP:
                 _memo.popitem(last=False)
-    return results

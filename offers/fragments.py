@@ -3,6 +3,7 @@ value, errors and choices) and the whole results region (per answer, query, colu
 state, with a hole for the CSRF token). The rows are offers/rows.py's; the price chart is drawn
 in Python (offers/chart.py)."""
 
+import functools
 import hashlib
 import json
 
@@ -12,6 +13,7 @@ from django.template.loader import render_to_string
 from django.utils.crypto import salted_hmac
 from django.utils.safestring import mark_safe
 
+from dashboard import after_response
 from dashboard.fragments import compact
 from offers.chart import chart_html, price_chart
 
@@ -78,5 +80,5 @@ def results_html(request, build, parts, fresh_for):
         context["csrf_token"] = CSRF_HOLE
         html = compact(render_to_string(f"{PAGE}#offer-results", context, request=request))
         if key:
-            cache.set(key, html, fresh_for)
+            after_response.defer(functools.partial(cache.set, key, html, fresh_for))
     return mark_safe(html)

@@ -9,9 +9,11 @@ answer (when Vast listed it), the person's Launch state and columns, and their u
 Pages of a stale answer, an error, or with a message waiting are never kept.
 """
 
+import functools
+
 from django.core.cache import cache
 
-from dashboard import fragments
+from dashboard import after_response, fragments
 from offers.rows import launch_state
 
 NAME = "offers-page"
@@ -33,4 +35,4 @@ def keep(key, html, fresh_for):
     """Keep the page's `html` under `key` for a few seconds, not past `fresh_for` (its answer's life)."""
     seconds = min(fragments.FRAGMENT_SECONDS, fresh_for)
     if key is not None and seconds >= 1:
-        cache.set(key, html, seconds)
+        after_response.defer(functools.partial(cache.set, key, html, seconds))

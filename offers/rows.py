@@ -10,6 +10,7 @@ their rows would be the same, and any change (a new answer, a new limit, another
 key. Nothing else about the person (no CSRF token, no name) is in a row.
 """
 
+import functools
 import hashlib
 import json
 from html import escape  # django.utils.html.escape's own, without its lazy-string wrapper
@@ -19,6 +20,7 @@ from django.core.cache import cache
 from django.urls import reverse
 from django.utils.safestring import mark_safe
 
+from dashboard import after_response
 from offers.columns import row_cells
 
 VERSION = 3  # bump when the rows' markup changes, so that cached rows of the old shape are not served
@@ -80,5 +82,5 @@ def render_rows(request, offers, search, as_of, *, fields, limits, launch_query)
             _row(offer, search, fields, limits, detail=pattern.replace(str(_ID), str(offer.id)), **escaped)
             for offer in offers
         )
-        cache.set(key, html, max(settings.OFFER_CACHE_SECONDS, 60))
+        after_response.defer(functools.partial(cache.set, key, html, max(settings.OFFER_CACHE_SECONDS, 60)))
     return mark_safe(html)

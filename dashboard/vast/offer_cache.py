@@ -5,6 +5,7 @@ identical searches share one answer (`OFFER_CACHE_SECONDS`), a complete answer s
 narrower search it covers, and when Vast is busy an older answer is served, marked stale.
 """
 
+import functools
 import hashlib
 import json
 import logging
@@ -17,6 +18,7 @@ import orjson
 from django.conf import settings
 from django.core.cache import cache
 
+from dashboard import after_response
 from dashboard.vast import parsing
 from dashboard.vast.errors import VastBadResponse, VastRateLimited
 from dashboard.vast.search import LOCAL_SORTS, OfferSearch
@@ -179,7 +181,7 @@ def search_offers_cached(search: OfferSearch, fetch: Callable[[dict[str, Any]], 
         logger.info("vast busy: serving offers from %.0f s ago", time.time() - entry[0])
         return _results(search, entry, stale=True)
     if len(entry[1]) < query["limit"]:
-        _remember_complete(search, entry[0], key)
+        after_response.defer(functools.partial(_remember_complete, search, entry[0], key))
     return _results(search, entry)
 
 
@@ -210,7 +212,8 @@ def _fetch_once(key: str, fetch: Callable[[], Entry], ttl: float, wait: float = 
 
     Identical requests that miss together (ten people opening the same link) wait up to
     `wait` seconds for the first one's answer instead of each asking Vast; past that they
-    fetch themselves. Errors are not cached.
+    fetch themselves. Errors are not cached. In a web request the answer is stored (and the
+    lock let go) once the response is sent (dashboard.after_response).
     """
     lock = f"{key}:lock"
     deadline = time.monotonic() + wait
@@ -225,11 +228,21 @@ def _fetch_once(key: str, fetch: Callable[[], Entry], ttl: float, wait: float = 
             break
     try:
         value = fetch()
-        packed = _pack(value)
-        cache.set(key, packed, ttl)
-        if keep_for:
-            cache.set(f"{key}:stale", packed, keep_for)
-        return value
-    finally:
+    except BaseException:
         if held:
             cache.delete(lock)
+        raise
+
+    def store():
+        try:
+            packed = _pack(value)
+            cache.set(key, packed, ttl)
+            if keep_for:
+                cache.set(f"{key}:stale", packed, keep_for)
+        finally:
+            if held:
+                cache.delete(lock)
+
+    # Identical searches meanwhile wait on the lock, which goes once the answer is stored.
+    after_response.defer(store)
+    return value
