@@ -16,9 +16,15 @@ from tests.test_offer_search_overlap import SEARCH, _forget_answers, served  # n
 
 
 def _request():
-    """Start a request as Django's handler does; returns a function that finishes it."""
-    request_started.send(sender=None, environ={})
-    return lambda: request_finished.send(sender=None)
+    """Start a request as Django's request signals do (their other receivers, which close database
+    connections, left out: the page test below goes through them); returns what finishes it."""
+    after_response._started()
+    return after_response._finished
+
+
+def test_the_request_signals_reach_it():
+    assert "dashboard.after_response.started" in [receiver[0][0] for receiver in request_started.receivers]
+    assert "dashboard.after_response.finished" in [receiver[0][0] for receiver in request_finished.receivers]
 
 
 def test_outside_a_request_work_runs_at_once():
@@ -27,7 +33,6 @@ def test_outside_a_request_work_runs_at_once():
     assert done == [1]
 
 
-@pytest.mark.django_db  # Django's own receivers of the request signals close old connections
 def test_in_a_request_work_waits_for_the_response_and_runs_in_order_past_a_failure(caplog):
     done = []
     finish = _request()
@@ -43,7 +48,6 @@ def test_in_a_request_work_waits_for_the_response_and_runs_in_order_past_a_failu
     assert done == ["first", "last", "after"]
 
 
-@pytest.mark.django_db
 def test_a_thread_working_for_a_request_defers_to_it_and_runs_at_once_once_it_is_done():
     done = []
     finish = _request()
