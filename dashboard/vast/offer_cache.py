@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import orjson
 from django.conf import settings
 from django.core.cache import cache
 
@@ -71,22 +70,10 @@ def _unpack(packed: Any) -> Entry | None:
     as_of, stored = pickle.loads(packed)
     try:
         if isinstance(stored, bytes):
-            return as_of, parsing.parse_offers(_decode(stored))
+            return as_of, parsing.parse_offers(parsing.read_json(stored))
         return as_of, parsing.offers_from_raw(stored)
     except VastBadResponse:
         return None
-
-
-def _decode(body: bytes) -> Any:
-    """A kept answer's JSON, read as the client read it: orjson, or the standard library for what
-    orjson refuses (NaN, UTF-16)."""
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError:
-        try:
-            return json.loads(body)
-        except (ValueError, RecursionError):
-            raise VastBadResponse(msg="kept answer is not JSON") from None
 
 
 def _read(key: str) -> Entry | None:
